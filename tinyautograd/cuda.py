@@ -1,0 +1,70 @@
+"""``tinyautograd.cuda``: GPU availability and control through CuPy (imported only when asked)."""
+from __future__ import annotations
+
+from .backend import cuda_available, cupy_or_raise
+
+
+def is_available() -> bool:
+    """True when CuPy imports and sees at least one GPU; never raises."""
+    return cuda_available()
+
+
+def device_count() -> int:
+    if not cuda_available():
+        return 0
+    return int(cupy_or_raise().cuda.runtime.getDeviceCount())
+
+
+def current_device() -> int:
+    return int(cupy_or_raise().cuda.runtime.getDevice())
+
+
+def set_device(device) -> None:
+    from .backend import device as _device
+
+    idx = device if isinstance(device, int) else _device(device).index or 0
+    cupy_or_raise().cuda.runtime.setDevice(idx)
+
+
+def get_device_name(device=None) -> str:
+    cp = cupy_or_raise()
+    idx = current_device() if device is None else (device if isinstance(device, int) else (device.index or 0))
+    name = cp.cuda.runtime.getDeviceProperties(idx)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def get_device_capability(device=None) -> tuple:
+    cp = cupy_or_raise()
+    idx = current_device() if device is None else device
+    props = cp.cuda.runtime.getDeviceProperties(idx)
+    return int(props["major"]), int(props["minor"])
+
+
+def synchronize(device=None) -> None:
+    cupy_or_raise().cuda.runtime.deviceSynchronize()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the CUDA streams; tinyautograd's generators derive their CUDA stream from the CPU seed, so this
+    reseeds the default generator as a whole (cuda and cpu draws stay reproducible together)."""
+    from .random import default_generator
+
+    if is_available():
+        default_generator._cuda_rng = None
+        cp = cupy_or_raise()
+        cp.random.seed(int(seed))
+
+
+def manual_seed_all(seed: int) -> None:
+    manual_seed(seed)
+
+
+def empty_cache() -> None:
+    if is_available():
+        cupy_or_raise().get_default_memory_pool().free_all_blocks()
+
+
+def memory_allocated(device=None) -> int:
+    if not is_available():
+        return 0
+    return int(cupy_or_raise().get_default_memory_pool().used_bytes())

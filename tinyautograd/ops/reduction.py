@@ -1,0 +1,575 @@
+"""Reductions and the fused normalisers (softmax, log_softmax, logsumexp)."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from .. import _dtype
+from ..autograd.engine import Node
+from ._util import edge, grad_state, normalize_dims, wrap, wrap_dim, xp_of
+from ..tensor import Tensor
+
+_default_float = _dtype.get_default_dtype
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _keep_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _expand_back(ns, g, shape: tuple, axes: tuple, keepdim: bool):
+    """A reduced gradient broadcast back to the input's shape."""
+    if not keepdim and axes:
+        g = ns.reshape(g, _keep_shape(shape, axes))
+    return ns.broadcast_to(g, shape)
+
+
+class SumBackward(Node):
+    __slots__ = ("in_shape", "axes", "keepdim")
+
+    def backward(self, ns, g):
+        return (_expand_back(ns, g, self.in_shape, self.axes, self.keepdim),)
+
+    def name(self) -> str:
+        return "SumBackward0" if len(self.axes) == len(self.in_shape) and not self.keepdim else "SumBackward1"
+
+
+def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Sum over ``dim`` (all dims when None), as ``torch.sum``; bool/int inputs sum to int64."""
+    d = input._data
+    axes = normalize_dims(dim, d.ndim, "sum")
+    if dtype is not None:
+        d = d.astype(_dtype.to_dtype(dtype).np_dtype)
+    elif d.dtype.kind in "bi" or d.dtype == np.uint8:
+        d = d.astype(np.int64)
+    y = d.sum(axis=axes, keepdims=keepdim)
+    if type(y) is not type(d):
+        y = xp_of(d).asarray(y)
+    if grad_state.enabled and input.requires_grad:
+        node = SumBackward((edge(input),))
+        node.in_shape, node.axes, node.keepdim = d.shape, axes, keepdim
+        return wrap(y, node)
+    return wrap(y)
+
+
+class MeanBackward(Node):
+    __slots__ = ("in_shape", "axes", "keepdim", "count")
+
+    def backward(self, ns, g):
+        return (_expand_back(ns, g / self.count, self.in_shape, self.axes, self.keepdim),)
+
+    def name(self) -> str:
+        return "MeanBackward0" if len(self.axes) == len(self.in_shape) and not self.keepdim else "MeanBackward1"
+
+
+def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Arithmetic mean over ``dim`` (``torch.mean``); integer inputs need ``dtype=`` as in torch."""
+    d = input._data
+    if dtype is not None:
+        d = d.astype(_dtype.to_dtype(dtype).np_dtype)
+    if d.dtype.kind != "f":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
+            f"Got: {input.dtype}. Convert first (x.float().mean()) or pass dtype=tinyautograd.float32.")
+    axes = normalize_dims(dim, d.ndim, "mean")
+    count = 1
+    for a in axes:
+        count *= d.shape[a]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = d.sum(axis=axes, keepdims=keepdim) / count if count else d.sum(axis=axes, keepdims=keepdim) * np.nan
+    if type(y) is not type(d):
+        y = xp_of(d).asarray(y, dtype=d.dtype)
+    elif y.dtype != d.dtype:
+        y = y.astype(d.dtype)
+    if grad_state.enabled and input.requires_grad:
+        node = MeanBackward((edge(input),))
+        node.in_shape, node.axes, node.keepdim, node.count = d.shape, axes, keepdim, count
+        return wrap(y, node)
+    return wrap(y)
+
+
+class ProdBackward(Node):
+    """Exact with zeros: one zero gets the product of the others, two or more zeros give zero gradients."""
+    __slots__ = ("axes", "keepdim", "in_shape")
+
+    def backward(self, ns, g):
+        (x,) = ns.saved(self)
+        axes = self.axes
+        g = _expand_back(ns, g, self.in_shape, axes, self.keepdim) if True else g
+        is_zero = x == 0
+        n_zero = ns.sum(is_zero * 1, axis=axes, keepdims=True)
+        if ns.create_graph:
+            x_nz = x + is_zero
+        else:
+            x_nz = ns.where(is_zero, 1, x)
+        p_nz = ns.prod(x_nz, axes)
+        one_zero = n_zero == 1
+        no_zero = n_zero == 0
+        if ns.create_graph:
+            at_zero = p_nz * one_zero
+            off_zero = (p_nz / x_nz) * no_zero
+            grad = at_zero * is_zero + off_zero * (~is_zero)
+        else:
+            grad = ns.where(is_zero, ns.where(one_zero, p_nz, 0), ns.where(no_zero, p_nz / x_nz, 0))
+        return (g * grad,)
+
+    def name(self) -> str:
+        return "ProdBackward0"
+
+
+def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Product over one dim or all (``torch.prod``)."""
+    d = input._data
+    if dtype is not None:
+        d = d.astype(_dtype.to_dtype(dtype).np_dtype)
+    elif d.dtype.kind in "bi" or d.dtype == np.uint8:
+        d = d.astype(np.int64)
+    if dim is not None and not isinstance(dim, (int, np.integer)):
+        raise TypeError("prod(): argument 'dim' must be int (torch reduces one dim or all)")
+    axes = normalize_dims(dim, d.ndim, "prod")
+    y = xp_of(d).asarray(d.prod(axis=axes, keepdims=keepdim))
+    if grad_state.enabled and input.requires_grad:
+        node = ProdBackward((edge(input),))
+        node.axes, node.keepdim, node.in_shape = axes, keepdim, d.shape
+        node.saved = (input,)
+        node.versions = (input._version[0],)
+        return wrap(y, node)
+    return wrap(y)
+
+
+def _prod_keep(x, axes):
+    """prod with keepdim over several axes (used by formulas)."""
+    return prod_axes(x, axes)
+
+
+def prod_axes(x: Tensor, axes: tuple) -> Tensor:
+    for a in sorted(axes, reverse=True):
+        x = prod(x, a, keepdim=True)
+    return x
+
+
+class AmaxBackward(Node):
+    """Ties share the gradient evenly (torch's amax/amin and full max/min)."""
+    __slots__ = ("out", "axes", "keepdim", "in_shape", "is_max")
+
+    def backward(self, ns, g):
+        (x,) = ns.saved(self)
+        y = ns.out(self)
+        if not self.keepdim and self.axes:
+            y = ns.reshape(y, _keep_shape(self.in_shape, self.axes))
+        mask = x == y
+        if ns.create_graph:
+            mask = ns.const(mask._data.astype(x._data.dtype))
+        else:
+            mask = mask.astype(x.dtype)
+        count = ns.sum(mask, axis=self.axes, keepdims=True)
+        return (_expand_back(ns, g, self.in_shape, self.axes, self.keepdim) * (mask / count),)
+
+    def name(self) -> str:
+        return ("Amax" if self.is_max else "Amin") + "Backward0"
+
+
+def _amax_amin(input: Tensor, dim, keepdim: bool, is_max: bool, op: str) -> Tensor:
+    d = input._data
+    axes = normalize_dims(dim, d.ndim, op)
+    if d.size == 0:
+        for a in axes:
+            if d.shape[a] == 0:
+                raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
+    y = d.max(axis=axes, keepdims=keepdim) if is_max else d.min(axis=axes, keepdims=keepdim)
+    y = xp_of(d).asarray(y)
+    if grad_state.enabled and input.requires_grad:
+        node = AmaxBackward((edge(input),))
+        node.axes, node.keepdim, node.in_shape, node.is_max = axes, keepdim, d.shape, is_max
+        node.out = y
+        node.saved = (input,)
+        node.versions = (input._version[0],)
+        return wrap(y, node)
+    return wrap(y)
+
+
+def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim`` (all dims when empty); ties share the gradient (``torch.amax``)."""
+    return _amax_amin(input, None if dim == () else dim, keepdim, True, "amax")
+
+
+def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    return _amax_amin(input, None if dim == () else dim, keepdim, False, "amin")
+
+
+class MaxDimBackward(Node):
+    """Max/min along one dim: the gradient goes to the selected index."""
+    __slots__ = ("indices", "axis", "keepdim", "in_shape", "is_max")
+
+    def backward(self, ns, g):
+        idx = self.indices
+        if not self.keepdim:
+            g = ns.expand_dims(g, self.axis)
+            idx = idx.reshape(_keep_shape(self.in_shape, (self.axis,)))
+        if ns.create_graph:
+            idx = ns.const(idx)
+        return (ns.scatter_add_along(self.in_shape, idx, g, self.axis),)
+
+    def name(self) -> str:
+        return "MaxBackward0" if self.is_max else "MinBackward0"
+
+
+def _max_min_dim(input: Tensor, dim, keepdim: bool, is_max: bool, op: str):
+    d = input._data
+    axis = wrap_dim(dim, d.ndim, op)
+    if d.ndim == 0:
+        return values_indices(input.clone() if input.requires_grad else wrap(d.copy()),
+                              wrap(xp_of(d).asarray(0, dtype=np.int64)))
+    if d.shape[axis] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {axis} to have non-zero size.")
+    xp = xp_of(d)
+    idx = d.argmax(axis=axis, keepdims=True) if is_max else d.argmin(axis=axis, keepdims=True)
+    if d.dtype.kind == "f":
+        # NaN wins, as in torch
+        nan_any = xp.isnan(d).any(axis=axis, keepdims=True)
+        if bool(nan_any.any()):
+            idx = xp.where(nan_any, xp.isnan(d).argmax(axis=axis, keepdims=True), idx)
+    vals = xp.take_along_axis(d, idx, axis=axis)
+    if not keepdim:
+        vals = vals.squeeze(axis)
+        idx = idx.squeeze(axis)
+    idx = idx.astype(np.int64, copy=False)
+    if grad_state.enabled and input.requires_grad:
+        node = MaxDimBackward((edge(input),))
+        node.indices, node.axis, node.keepdim, node.in_shape, node.is_max = idx, axis, keepdim, d.shape, is_max
+        return values_indices(wrap(vals, node), wrap(idx))
+    return values_indices(wrap(vals), wrap(idx))
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False, *, out=None):
+    """``max(x)`` the largest value; ``max(x, dim)`` (values, indices); ``max(x, other)`` elementwise."""
+    if isinstance(dim, Tensor):
+        from .elementwise import maximum
+
+        return maximum(input, dim)
+    if dim is None:
+        if input._data.size == 0:
+            raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                               "reduction dim with the 'dim' argument.")
+        return _amax_amin(input, None, False, True, "max")
+    return _max_min_dim(input, dim, keepdim, True, "max")
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False, *, out=None):
+    if isinstance(dim, Tensor):
+        from .elementwise import minimum
+
+        return minimum(input, dim)
+    if dim is None:
+        if input._data.size == 0:
+            raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                               "reduction dim with the 'dim' argument.")
+        return _amax_amin(input, None, False, False, "min")
+    return _max_min_dim(input, dim, keepdim, False, "min")
+
+
+def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    d = input._data
+    if dim is None:
+        r = xp_of(d).asarray(d.argmax(), dtype=np.int64)
+        return wrap(r.reshape((1,) * d.ndim) if keepdim else r)
+    axis = wrap_dim(dim, d.ndim, "argmax")
+    return wrap(d.argmax(axis=axis, keepdims=keepdim).astype(np.int64))
+
+
+def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    d = input._data
+    if dim is None:
+        r = xp_of(d).asarray(d.argmin(), dtype=np.int64)
+        return wrap(r.reshape((1,) * d.ndim) if keepdim else r)
+    axis = wrap_dim(dim, d.ndim, "argmin")
+    return wrap(d.argmin(axis=axis, keepdims=keepdim).astype(np.int64))
+
+
+class VarBackward(Node):
+    __slots__ = ("axes", "keepdim", "in_shape", "denom")
+
+    def backward(self, ns, g):
+        (x,) = ns.saved(self)
+        centered = x - ns.mean_keep(x, self.axes)
+        g = _expand_back(ns, g, self.in_shape, self.axes, self.keepdim)
+        return (g * centered * (2.0 / self.denom),)
+
+    def name(self) -> str:
+        return "VarBackward0"
+
+
+def _correction(unbiased, correction) -> float:
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Variance with Bessel's ``correction`` (default 1; ``unbiased=False`` means 0), as ``torch.var``."""
+    if isinstance(unbiased, bool) and dim is None and correction is None:
+        pass
+    elif isinstance(dim, bool):
+        unbiased, dim = dim, None
+    d = input._data
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"var(): expected a floating point input, got {input.dtype}")
+    c = _correction(unbiased, correction)
+    axes = normalize_dims(dim, d.ndim, "var")
+    n = 1
+    for a in axes:
+        n *= d.shape[a]
+    denom = n - c
+    xp = xp_of(d)
+    m = d.mean(axis=axes, keepdims=True) if n else d.sum(axis=axes, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = ((d - m) ** 2).sum(axis=axes, keepdims=keepdim) / (denom if denom > 0 else (0.0 if denom == 0 else
+                                                                                        float("nan")))
+    y = xp.asarray(y, dtype=d.dtype)
+    if grad_state.enabled and input.requires_grad:
+        node = VarBackward((edge(input),))
+        node.axes, node.keepdim, node.in_shape, node.denom = axes, keepdim, d.shape, denom if denom else 0.0
+        node.saved = (input,)
+        node.versions = (input._version[0],)
+        return wrap(y, node)
+    return wrap(y)
+
+
+def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Standard deviation: ``sqrt(var(...))`` (``torch.std``)."""
+    from .elementwise import sqrt
+
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+class NormBackward(Node):
+    """2-norm: d||x|| = x / ||x||, and 0 where the norm is 0 (torch's subgradient)."""
+    __slots__ = ("out", "axes", "keepdim", "in_shape")
+
+    def backward(self, ns, g):
+        (x,) = ns.saved(self)
+        y = ns.out(self)
+        if not self.keepdim and self.axes:
+            y = ns.reshape(y, _keep_shape(self.in_shape, self.axes))
+            g = ns.reshape(g, _keep_shape(self.in_shape, self.axes))
+        if ns.create_graph:
+            safe = y + (y == 0)
+        else:
+            safe = ns.where(y == 0, 1, y)
+        return (g * x / safe,)
+
+    def name(self) -> str:
+        return "NormBackward1"
+
+
+def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Vector p-norm over ``dim`` (``torch.norm``): 2/'fro' fused, inf/-inf via amax/amin, other p composed."""
+    from .elementwise import abs as _abs, pow as _pow
+
+    d = input._data
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"norm(): input dtype should be a floating point type, got {input.dtype}")
+    if p == "fro" or p == 2 or p is None:
+        axes = normalize_dims(dim, d.ndim, "norm")
+        y = xp_of(d).sqrt((d * d).sum(axis=axes, keepdims=keepdim))
+        y = xp_of(d).asarray(y, dtype=d.dtype)
+        if grad_state.enabled and input.requires_grad:
+            node = NormBackward((edge(input),))
+            node.axes, node.keepdim, node.in_shape, node.out = axes, keepdim, d.shape, y
+            node.saved = (input,)
+            node.versions = (input._version[0],)
+            return wrap(y, node)
+        return wrap(y)
+    if p == float("inf"):
+        return amax(_abs(input), dim if dim is not None else (), keepdim)
+    if p == float("-inf"):
+        return amin(_abs(input), dim if dim is not None else (), keepdim)
+    if p == 0:
+        return sum((input != 0).to(input.dtype), dim, keepdim)
+    if p == "nuc":
+        raise RuntimeError("norm(p='nuc') needs a singular value decomposition, which tinyautograd does not "
+                           "provide; use p=2 or 'fro'")
+    return _pow(sum(_pow(_abs(input), p), dim, keepdim), 1.0 / p)
+
+
+class LogsumexpBackward(Node):
+    __slots__ = ("out", "axes", "keepdim", "in_shape")
+
+    def backward(self, ns, g):
+        (x,) = ns.saved(self)
+        y = ns.out(self)
+        if not self.keepdim and self.axes:
+            y = ns.reshape(y, _keep_shape(self.in_shape, self.axes))
+            g = ns.reshape(g, _keep_shape(self.in_shape, self.axes))
+        return (g * ns.exp(x - y),)
+
+    def name(self) -> str:
+        return "LogsumexpBackward0"
+
+
+def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x), dim))`` computed stably (``torch.logsumexp``)."""
+    d = input._data
+    if d.dtype.kind != "f":
+        d = d.astype(_default_float().np_dtype)
+    xp = xp_of(d)
+    axes = normalize_dims(dim, d.ndim, "logsumexp")
+    if d.size == 0:
+        y = xp.log(xp.exp(d).sum(axis=axes, keepdims=keepdim))
+    else:
+        m = d.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        with np.errstate(divide="ignore"):
+            y = xp.log(xp.exp(d - m).sum(axis=axes, keepdims=True)) + m
+        if not keepdim:
+            y = y.reshape(tuple(s for i, s in enumerate(d.shape) if i not in axes))
+    y = xp.asarray(y, dtype=d.dtype)
+    if grad_state.enabled and input.requires_grad:
+        node = LogsumexpBackward((edge(input),))
+        node.axes, node.keepdim, node.in_shape, node.out = axes, keepdim, d.shape, y
+        node.saved = (input,)
+        node.versions = (input._version[0],)
+        return wrap(y, node)
+    return wrap(y)
+
+
+class SoftmaxBackward(Node):
+    __slots__ = ("out", "axis")
+
+    def backward(self, ns, g):
+        y = ns.out(self)
+        return (y * (g - ns.sum(g * y, axis=self.axis, keepdims=True)),)
+
+    def name(self) -> str:
+        return "SoftmaxBackward0"
+
+
+class LogSoftmaxBackward(Node):
+    __slots__ = ("out", "axis")
+
+    def backward(self, ns, g):
+        y = ns.out(self)
+        return (g - ns.exp(y) * ns.sum(g, axis=self.axis, keepdims=True),)
+
+    def name(self) -> str:
+        return "LogSoftmaxBackward0"
+
+
+def _softmax_dim(input: Tensor, dim, op: str) -> int:
+    if dim is None:
+        # torch's legacy implicit dim choice (with a deprecation warning there)
+        nd = input._data.ndim
+        dim = 0 if nd in (0, 1, 3) else 1
+    return wrap_dim(dim, input._data.ndim, op)
+
+
+def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """``exp(x) / sum(exp(x), dim)``, stable for any magnitude (``torch.softmax``)."""
+    d = input._data if dtype is None else input._data.astype(_dtype.to_dtype(dtype).np_dtype)
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"softmax: expected a floating point input, got {input.dtype}")
+    axis = _softmax_dim(input, dim, "softmax")
+    xp = xp_of(d)
+    if d.ndim == 0:
+        y = xp.ones_like(d)
+    else:
+        e = xp.exp(d - d.max(axis=axis, keepdims=True)) if d.size else d.copy()
+        y = e / e.sum(axis=axis, keepdims=True) if d.size else e
+    if grad_state.enabled and input.requires_grad:
+        node = SoftmaxBackward((edge(input),))
+        node.out, node.axis = y, axis
+        return wrap(y, node)
+    return wrap(y)
+
+
+def log_softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """``x - logsumexp(x, dim)``, stable (``torch.log_softmax``)."""
+    d = input._data if dtype is None else input._data.astype(_dtype.to_dtype(dtype).np_dtype)
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"log_softmax: expected a floating point input, got {input.dtype}")
+    axis = _softmax_dim(input, dim, "log_softmax")
+    xp = xp_of(d)
+    if d.ndim == 0:
+        y = xp.zeros_like(d)
+    elif d.size == 0:
+        y = d.copy()
+    else:
+        shifted = d - d.max(axis=axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    if grad_state.enabled and input.requires_grad:
+        node = LogSoftmaxBackward((edge(input),))
+        node.out, node.axis = y, axis
+        return wrap(y, node)
+    return wrap(y)
+
+
+class CumsumBackward(Node):
+    __slots__ = ("axis",)
+
+    def backward(self, ns, g):
+        a = self.axis
+        return (ns.flip(ns.cumsum(ns.flip(g, a), a), a),)
+
+    def name(self) -> str:
+        return "CumsumBackward0"
+
+
+def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Running sum along ``dim`` (``torch.cumsum``)."""
+    d = input._data
+    if dtype is not None:
+        d = d.astype(_dtype.to_dtype(dtype).np_dtype)
+    elif d.dtype.kind in "bi" or d.dtype == np.uint8:
+        d = d.astype(np.int64)
+    axis = wrap_dim(dim, d.ndim, "cumsum")
+    y = xp_of(d).cumsum(d, axis=axis) if d.ndim else d.copy()
+    if grad_state.enabled and input.requires_grad:
+        node = CumsumBackward((edge(input),))
+        node.axis = axis
+        return wrap(y, node)
+    return wrap(y)
+
+
+def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Running product along ``dim``, composed from differentiable ops (exact with zeros only in forward)."""
+    from .shape import unbind, stack
+
+    axis = wrap_dim(dim, input._data.ndim, "cumprod")
+    if not input.requires_grad or not grad_state.enabled:
+        return wrap(xp_of(input._data).cumprod(input._data, axis=axis))
+    parts = unbind(input, axis)
+    acc = []
+    for p in parts:
+        acc.append(p if not acc else acc[-1] * p)
+    return stack(acc, axis)
+
+
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    d = input._data
+    axes = normalize_dims(dim, d.ndim, "all")
+    return wrap(xp_of(d).asarray(d.astype(bool).all(axis=axes, keepdims=keepdim)))
+
+
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    d = input._data
+    axes = normalize_dims(dim, d.ndim, "any")
+    return wrap(xp_of(d).asarray(d.astype(bool).any(axis=axes, keepdims=keepdim)))
+
+
+def count_nonzero(input: Tensor, dim=None) -> Tensor:
+    d = input._data
+    axes = normalize_dims(dim, d.ndim, "count_nonzero")
+    return wrap(xp_of(d).asarray((d != 0).sum(axis=axes), dtype=np.int64))
