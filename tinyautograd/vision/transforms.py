@@ -390,20 +390,25 @@ def _linear_taps(in_size: int, out_size: int, antialias: bool, dtype: np.dtype) 
         high = low + (low < in_size - 1)
         return np.stack([low, high], axis=1), np.stack([1 - frac, frac], axis=1).astype(dtype)
     # antialiased downsampling (torch's _upsample_bilinear2d_aa, PIL's scheme): a triangle filter stretched to
-    # the scale, centred on each output pixel's footprint, weights normalised to sum to one
-    scale = in_size / out_size
-    support = scale
-    taps = int(np.ceil(support)) * 2 + 1
-    center = scale * (np.arange(out_size) + 0.5)
-    first = np.maximum(np.trunc(center - support + 0.5).astype(np.int64), 0)
-    count = np.clip(np.minimum(np.trunc(center + support + 0.5).astype(np.int64), in_size) - first, 0, taps)
+    # the scale, centred on each output pixel's footprint, weights normalised to sum to one. The arithmetic
+    # follows torch's types (the image's float type, with double where its kernel uses double literals)
+    real = dtype.type
+    scale = real(in_size) / real(out_size)
+    taps = int(np.ceil(scale)) * 2 + 1
+    center = scale * (np.arange(out_size) + real(0.5)).astype(dtype)
+    first = np.maximum(np.trunc((center - scale).astype(np.float64) + 0.5).astype(np.int64), 0)
+    last = np.minimum(np.trunc((center + scale).astype(np.float64) + 0.5).astype(np.int64), in_size)
+    count = np.clip(last - first, 0, taps)
     offsets = np.arange(taps)
-    distance = (first[:, None] + offsets - center[:, None] + 0.5) / scale
-    weights = np.where(offsets < count[:, None], np.maximum(1 - np.abs(distance), 0), 0)
-    totals = weights.sum(axis=1, keepdims=True)
-    weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals != 0)
+    distance = (((first[:, None] + offsets) - center[:, None]).astype(np.float64) + 0.5) * (1.0 / scale)
+    weights = np.maximum(real(1) - np.abs(distance.astype(dtype)), real(0))
+    weights = np.where(offsets < count[:, None], weights, real(0))
+    totals = np.zeros(out_size, dtype=dtype)
+    for k in range(taps):  # sequential sum, in the image's type, as torch accumulates
+        totals += weights[:, k]
+    weights = np.divide(weights, totals[:, None], out=np.zeros_like(weights), where=totals[:, None] != 0)
     indices = np.minimum(first[:, None] + offsets, in_size - 1)
-    return indices, weights.astype(dtype)
+    return indices, weights
 
 
 def _resample_axis(xp: Any, array: Any, indices: np.ndarray, weights: np.ndarray, axis: int) -> Any:
