@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import os as _os
 import types as _types
+import warnings as _warnings
+
+# torch computes inf/nan silently; NumPy would warn from inside our ops. Only warnings raised in tinyautograd's
+# own code are silenced (a user's NumPy code keeps its warnings), and this costs nothing when none occurs, unlike
+# an errstate block around every op.
+_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinyautograd\.")
 
 from . import _dtype
 from ._dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,

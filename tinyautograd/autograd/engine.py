@@ -30,7 +30,7 @@ class Node:
     backward) and on Tensors (``create_graph=True``, recorded again: higher-order derivatives)."""
 
     __slots__ = ("next_nodes", "seq", "saved", "versions", "shapes", "hooks", "__weakref__")
-
+    has_out = False  # subclasses that keep their output array in ``out`` set this
     def __init__(self, next_nodes: tuple) -> None:
         self.next_nodes = next_nodes
         self.seq = next(_counter)
@@ -62,6 +62,8 @@ class Node:
         """Drop saved values after a backward without retain_graph; a later use raises a clear error."""
         if self.saved:
             self.saved = None
+        if self.has_out:
+            self.out = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} object at {id(self):#x}>"
@@ -179,9 +181,19 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
     prev_enabled = _grad_state.enabled
     _grad_state.enabled = create_graph
     anomaly = _grad_state.anomaly
+    heappush, heappop = heapq.heappush, heapq.heappop
+    direct = None  # the only pending node, processed without a heap round trip (chains)
+    if len(heap) == 1:
+        direct = heap.pop()[1]
     try:
-        while heap:
-            _, node = heapq.heappop(heap)
+        while True:
+            if direct is not None:
+                node = direct
+                direct = None
+            elif heap:
+                node = heappop(heap)[1]
+            else:
+                break
             g = pending.pop(node)
             if not create_graph and type(g) is not ns_type:
                 # a graph can cross devices (.to / .cuda): the array module follows the gradient
@@ -214,7 +226,13 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
                     pending[nxt] = pending[nxt] + ng
                 elif stop_at is None or nxt in stop_at:
                     pending[nxt] = ng
-                    heapq.heappush(heap, (-nxt.seq, nxt))
+                    if direct is None and not heap:
+                        direct = nxt
+                    else:
+                        if direct is not None:
+                            heappush(heap, (-direct.seq, direct))
+                            direct = None
+                        heappush(heap, (-nxt.seq, nxt))
     finally:
         _grad_state.enabled = prev_enabled
 

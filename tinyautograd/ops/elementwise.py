@@ -9,6 +9,7 @@ from ._util import (binary_operands, broadcast_error, edge, grad_state, wrap, xp
 from ..tensor import Tensor
 
 _default_float = _dtype.get_default_dtype
+_ndarray = np.ndarray
 
 
 def _float_data(d):
@@ -66,6 +67,14 @@ class AddScalarBackward(Node):
 
 def add(input, other, *, alpha=1, out=None) -> Tensor:
     """``input + alpha * other`` with broadcasting (``torch.add``)."""
+    if other.__class__ is float and alpha == 1 and out is None and input.__class__ is Tensor \
+            and input._data.dtype.kind == "f":
+        # the common `x + 0.5`: no promotion, one edge, no saved values
+        y = input._data + other
+        if input.requires_grad and grad_state.enabled:
+            fn = input.grad_fn
+            return wrap(y, AddScalarBackward((fn if fn is not None else input._accumulator(),)))
+        return wrap(y)
     a, b, ta, tb = binary_operands(input, other, "add")
     if alpha != 1:
         b = b * alpha
@@ -170,6 +179,14 @@ class MulScalarBackward(Node):
 
 def mul(input, other, *, out=None) -> Tensor:
     """Elementwise product with broadcasting (``torch.mul``)."""
+    if other.__class__ is float and out is None and input.__class__ is Tensor and input._data.dtype.kind == "f":
+        y = input._data * other
+        if input.requires_grad and grad_state.enabled:
+            fn = input.grad_fn
+            node = MulScalarBackward((fn if fn is not None else input._accumulator(),))
+            node.scalar = other
+            return wrap(y, node)
+        return wrap(y)
     a, b, ta, tb = binary_operands(input, other, "mul")
     try:
         y = a * b
@@ -248,8 +265,7 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     if tb is not None and b.dtype.kind != "f":
         b = b.astype(_default_float().np_dtype)
     try:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = a / b
+        y = a / b
     except ValueError as e:
         raise broadcast_error("div", a, b, e) from None
     if ta is not None and tb is not None and y.dtype != a.dtype and a.dtype == b.dtype:
@@ -385,6 +401,7 @@ class PowBackward0(Node):
 class PowBackward1(Node):
     """``a ** b`` for two tensors: da = b a^(b-1), db = a^b log a (0 where a == 0 and b >= 0, as torch)."""
     __slots__ = ("out",)
+    has_out = True
 
     def backward(self, ns, g):
         a, b = ns.saved(self)
@@ -405,6 +422,7 @@ def _safe_base(ns, a):
 class RpowBackward(Node):
     """``c ** x`` for a number c: d/dx = c^x log c."""
     __slots__ = ("out", "log_base")
+    has_out = True
 
     def backward(self, ns, g):
         return (g * ns.out(self) * self.log_base,)
@@ -470,37 +488,41 @@ def _rpow(base, t: Tensor) -> Tensor:
 # unary math: (forward on arrays, backward formula, what the formula needs)
 
 class UnaryNode(Node):
-    """A one-input op whose backward formula is ``formula(ns, g, x, y)`` (x: saved input, y: output)."""
+    """A one-input op whose backward is ``formula(ns, g, x, y)`` (x: saved input, y: output), specialised per op
+    by ``_make_unary`` to fetch only what the formula needs."""
     __slots__ = ("out",)
+    has_out = True
     formula = None
-    save_input = False
-    save_output = False
-
-    def backward(self, ns, g):
-        x = ns.saved(self)[0] if self.save_input else None
-        y = ns.out(self) if self.save_output else None
-        return (type(self).formula(ns, g, x, y),)
 
 
 def _make_unary(torch_name: str, forward, formula, save: str, float_only: bool = True, doc: str = ""):
+    if save == "input":
+        def backward(self, ns, g):
+            return (formula(ns, g, ns.saved(self)[0], None),)
+    elif save == "output":
+        def backward(self, ns, g):
+            return (formula(ns, g, None, ns.out(self)),)
+    else:
+        def backward(self, ns, g):
+            return (formula(ns, g, None, None),)
     node_cls = type(f"{torch_name.capitalize()}Backward0", (UnaryNode,), {
-        "__slots__": (), "formula": staticmethod(formula),
-        "save_input": save == "input", "save_output": save == "output"})
+        "__slots__": (), "backward": backward, "formula": staticmethod(formula)})
     save_in = save == "input"
     save_out = save == "output"
+    default_np = _default_float
 
     def op(input: Tensor, *, out=None) -> Tensor:
         d = input._data
         if float_only and d.dtype.kind != "f":
-            d = d.astype(_default_float().np_dtype)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            y = forward(xp_of(d), d)
-        if grad_state.enabled and input.requires_grad:
-            node = node_cls((edge(input),))
+            d = d.astype(default_np().np_dtype)
+        y = forward(np if d.__class__ is _ndarray else xp_of(d), d)
+        if input.requires_grad and grad_state.enabled:
+            fn = input.grad_fn
+            node = node_cls((fn if fn is not None else input._accumulator(),))
             if save_in:
                 node.saved = (input,)
                 node.versions = (input._version[0],)
-            if save_out:
+            elif save_out:
                 node.out = y
             res = wrap(y, node)
         else:

@@ -152,6 +152,7 @@ def prod_axes(x: Tensor, axes: tuple) -> Tensor:
 class AmaxBackward(Node):
     """Ties share the gradient evenly (torch's amax/amin and full max/min)."""
     __slots__ = ("out", "axes", "keepdim", "in_shape", "is_max")
+    has_out = True
 
     def backward(self, ns, g):
         (x,) = ns.saved(self)
@@ -358,6 +359,7 @@ def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, c
 class NormBackward(Node):
     """2-norm: d||x|| = x / ||x||, and 0 where the norm is 0 (torch's subgradient)."""
     __slots__ = ("out", "axes", "keepdim", "in_shape")
+    has_out = True
 
     def backward(self, ns, g):
         (x,) = ns.saved(self)
@@ -407,6 +409,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
 
 class LogsumexpBackward(Node):
     __slots__ = ("out", "axes", "keepdim", "in_shape")
+    has_out = True
 
     def backward(self, ns, g):
         (x,) = ns.saved(self)
@@ -448,6 +451,7 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
 
 class SoftmaxBackward(Node):
     __slots__ = ("out", "axis")
+    has_out = True
 
     def backward(self, ns, g):
         y = ns.out(self)
@@ -459,6 +463,7 @@ class SoftmaxBackward(Node):
 
 class LogSoftmaxBackward(Node):
     __slots__ = ("out", "axis")
+    has_out = True
 
     def backward(self, ns, g):
         y = ns.out(self)

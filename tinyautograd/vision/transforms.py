@@ -168,7 +168,7 @@ class Resize:
         max_size: with an int ``size``, the longer edge is capped at ``max_size`` (the shorter one shrinks to
             keep the ratio).
         antialias: for BILINEAR, low-pass filter when downsampling (torch's ``antialias=True``, torchvision's
-            default); no effect on the NEAREST modes or when upsampling.
+            default); when upsampling it gives plain bilinear up to rounding; ignored by the NEAREST modes.
 
     Integer images are resized in float32 and rounded back (half to even), as torchvision does.
     """
@@ -378,9 +378,8 @@ def _nearest_indices(in_size: int, out_size: int, exact: bool) -> np.ndarray:
 
 def _linear_taps(in_size: int, out_size: int, antialias: bool, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Source indices and weights, each (out_size, taps), of torch's bilinear resampling along one axis."""
-    if not antialias or out_size >= in_size:
-        # plain bilinear: two neighbours of src = scale * (i + 0.5) - 0.5, clamped at 0 (antialiasing changes
-        # nothing when upsampling). The scale is in the image's float type as in torch; the rest is done in
+    if not antialias:
+        # plain bilinear: two neighbours of src = scale * (i + 0.5) - 0.5, clamped at 0. The scale is in the image's float type as in torch; the rest is done in
         # float64 and rounded once, which for float32 is exactly the fused multiply-add torch's kernel compiles to
         scale = dtype.type(in_size) / dtype.type(out_size)
         source = (np.float64(scale) * (np.arange(out_size) + 0.5) - 0.5).astype(dtype)
@@ -389,18 +388,20 @@ def _linear_taps(in_size: int, out_size: int, antialias: bool, dtype: np.dtype) 
         frac = np.clip(source - low.astype(dtype), 0, 1)
         high = low + (low < in_size - 1)
         return np.stack([low, high], axis=1), np.stack([1 - frac, frac], axis=1).astype(dtype)
-    # antialiased downsampling (torch's _upsample_bilinear2d_aa, PIL's scheme): a triangle filter stretched to
-    # the scale, centred on each output pixel's footprint, weights normalised to sum to one. The arithmetic
-    # follows torch's types (the image's float type, with double where its kernel uses double literals)
+    # antialiased (torch's _upsample_bilinear2d_aa, PIL's scheme): a triangle filter, stretched to the scale
+    # when downsampling, centred on each output pixel's footprint, weights normalised to sum to one; when
+    # upsampling this is plain bilinear up to rounding. The arithmetic follows torch's types (the image's float
+    # type, with double where its kernel uses double literals) so that float32 results agree to a few ulps
     real = dtype.type
     scale = real(in_size) / real(out_size)
-    taps = int(np.ceil(scale)) * 2 + 1
+    support, inverse_scale = (scale, real(1) / scale) if scale >= 1 else (real(1), real(1))
+    taps = int(np.ceil(support)) * 2 + 1
     center = scale * (np.arange(out_size) + real(0.5)).astype(dtype)
-    first = np.maximum(np.trunc((center - scale).astype(np.float64) + 0.5).astype(np.int64), 0)
-    last = np.minimum(np.trunc((center + scale).astype(np.float64) + 0.5).astype(np.int64), in_size)
+    first = np.maximum(np.trunc((center - support).astype(np.float64) + 0.5).astype(np.int64), 0)
+    last = np.minimum(np.trunc((center + support).astype(np.float64) + 0.5).astype(np.int64), in_size)
     count = np.clip(last - first, 0, taps)
     offsets = np.arange(taps)
-    distance = (((first[:, None] + offsets) - center[:, None]).astype(np.float64) + 0.5) * (1.0 / scale)
+    distance = (((first[:, None] + offsets) - center[:, None]).astype(np.float64) + 0.5) * np.float64(inverse_scale)
     weights = np.maximum(real(1) - np.abs(distance.astype(dtype)), real(0))
     weights = np.where(offsets < count[:, None], weights, real(0))
     totals = np.zeros(out_size, dtype=dtype)
