@@ -30,7 +30,7 @@ CUDA = tinyautograd.cuda.is_available()
 TENSOR_DTYPES = [tinyautograd.float32, tinyautograd.float64, tinyautograd.float16, tinyautograd.int64,
                  tinyautograd.int32, tinyautograd.int16, tinyautograd.int8, tinyautograd.uint8, tinyautograd.bool]
 NDARRAY_DTYPES = ["?", "i1", "i2", "<i4", ">i4", "i8", "u1", "u2", "u4", "u8", "f2", "<f4", ">f8", "c8", "c16",
-                  "U3", "S2", "M8[s]", "m8[ms]"]
+                  "U3", "S2", "M8[s]", "m8[ms]", np.dtype([("x", "<i4"), ("y", ">f8")])]
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------

@@ -359,6 +359,10 @@ def _read_npy(archive: zipfile.ZipFile, member: str) -> np.ndarray:
         return np.lib.format.read_array(stream, allow_pickle=False)
 
 
+# the JSON type of each scalar node's "value" (a float travels as its repr, which JSON numbers cannot hold for nan)
+_SCALAR_TYPES = {"bool": bool, "int": int, "float": str, "str": str}
+
+
 class _Decoder:
     """Rebuilds the object tree from a checked structure, loading each array member on first use."""
 
@@ -425,9 +429,6 @@ class _Decoder:
             value = self.restore(_tensor_array(array, entry, index), entry)
         self.loaded[index] = value
         return value
-
-
-_SCALAR_TYPES = {"bool": bool, "int": int, "float": str, "str": str}
 
 
 def _abbreviate(value: Any) -> str:
@@ -549,8 +550,9 @@ def load(f: FileLike, map_location: MapLocation = None, weights_only: bool = Tru
         map_location: where tensors go, as in torch: ``None`` (the device each was saved from), a device string
             or ``tinyautograd.device`` (all tensors there), a dict mapping saved locations to new ones
             (``{'cuda:0': 'cpu'}``; locations not in it stay), or ``callable(tensor, location)`` that gets each
-            tensor on the CPU with the string of its saved device and returns the tensor to use, or ``None`` for
-            the default.
+            tensor on the CPU with the string of its saved device (``'cpu'``, ``'cuda:0'``) and returns the
+            tensor to use, or ``None`` for the default. torch passes the callable a storage; tinyautograd has
+            no storages, so it passes a tensor, and ``lambda storage, loc: storage`` works the same in both.
         weights_only: accepted for torch compatibility. The file format holds no code, so loading is always as
             restricted as torch's ``weights_only=True`` (and also when ``False`` is passed).
 
