@@ -103,18 +103,20 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
          sci_mode=sci_mode)
 
 
-def save(obj, f, **kwargs) -> None:
-    """Write ``obj`` (tensors, state dicts, nested containers) to ``f`` without pickle; see serialization."""
+def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True) -> None:
+    """Write ``obj`` (tensors, state dicts, nested containers) to ``f`` without pickle (see
+    ``tinyautograd.serialization``). torch's pickle arguments are accepted and have no effect."""
     from .serialization import save as _save
 
-    _save(obj, f, **kwargs)
+    _save(obj, f)
 
 
-def load(f, map_location=None, weights_only: bool = True, **kwargs):
-    """Read what ``save`` wrote; never unpickles, so a crafted file cannot run code."""
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None, **pickle_load_args):
+    """Read what ``save`` wrote; never unpickles, so a crafted file cannot run code. torch's pickle and mmap
+    arguments are accepted and have no effect."""
     from .serialization import load as _load
 
-    return _load(f, map_location=map_location, weights_only=weights_only, **kwargs)
+    return _load(f, map_location=map_location, weights_only=weights_only)
 
 
 def __getattr__(name: str):
