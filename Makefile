@@ -24,8 +24,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run_all.py
 
 gpu-check:
-	PYTHONPATH=$(CURDIR) $(PYTHON) -m pytest -q -m gpu tests
-	PYTHONPATH=$(CURDIR) $(PYTHON) benchmarks/gpu.py
+	PYTHON=$(PYTHON) bash scripts/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info
