@@ -45,6 +45,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyautograd.tensor import Tensor
+from tinyautograd.utils.data import Dataset
 
 __all__ = ["MNIST", "FashionMNIST", "read_idx"]
 
@@ -104,7 +105,7 @@ def _md5_of_file(path: str) -> str:
 
 
 class _ChecksumError(Exception):
-    pass
+    """A download arrived whole but with the wrong MD5; the next mirror is tried."""
 
 
 def _fetch(url: str, dest: str, md5: str) -> None:
@@ -134,7 +135,7 @@ def _fetch(url: str, dest: str, md5: str) -> None:
         raise
 
 
-class MNIST:
+class MNIST(Dataset):
     """The MNIST handwritten digits, as ``torchvision.datasets.MNIST``.
 
     Args:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 import tinyautograd
-from tinyautograd.backend import array_module
+from tinyautograd.backend import array_module, move
 from tinyautograd.tensor import Tensor
 
 __all__ = ["Compose", "ToTensor", "Normalize", "Lambda", "Resize", "RandomCrop", "RandomHorizontalFlip", "Pad",
@@ -122,9 +122,8 @@ class Normalize:
             mean = mean.reshape(-1, 1, 1)
         if std.ndim == 1:
             std = std.reshape(-1, 1, 1)
-        xp = array_module(tensor)
-        mean_t = Tensor._wrap(xp.asarray(mean))
-        std_t = Tensor._wrap(xp.asarray(std))
+        mean_t = Tensor._wrap(move(mean, tensor.device))
+        std_t = Tensor._wrap(move(std, tensor.device))
         if self.inplace:
             return tensor.sub_(mean_t).div_(std_t)
         return (tensor - mean_t) / std_t
@@ -170,7 +169,9 @@ class Resize:
         antialias: for BILINEAR, low-pass filter when downsampling (torch's ``antialias=True``, torchvision's
             default); when upsampling it gives plain bilinear up to rounding; ignored by the NEAREST modes.
 
-    Integer images are resized in float32 and rounded back (half to even), as torchvision does.
+    Integer images are resized in float32 and rounded back (half to even), as torchvision does; for uint8 with
+    antialiasing, torchvision 0.26 uses torch's native uint8 kernel instead, whose results can differ from these
+    by 1 in a few pixels.
     """
 
     def __init__(self, size: int | Sequence[int], interpolation: InterpolationMode | str = InterpolationMode.BILINEAR,
@@ -223,8 +224,8 @@ class Pad:
         padding: an int (all sides), ``(left/right, top/bottom)`` or ``(left, top, right, bottom)``. Negative
             values crop, as in torchvision.
         fill: the border value for ``padding_mode='constant'``: a number, or one value per channel.
-        padding_mode: ``'constant'``, ``'edge'`` (repeat the last pixel), ``'reflect'`` (mirror without repeating
-            the edge: 2 1 [1 2 3] 3 2 -> 3 2 [1 2 3] 2 1) or ``'symmetric'`` (mirror repeating the edge).
+        padding_mode: ``'constant'``, ``'edge'`` (repeat the border pixel), ``'reflect'`` (mirror about the border
+            pixel: 1 2 3 padded by 2 gives 3 2 1 2 3 2 1) or ``'symmetric'`` (mirror including it: 2 1 1 2 3 3 2).
     """
 
     def __init__(self, padding: int | Sequence[int], fill: float | Sequence[float] = 0,
@@ -379,8 +380,9 @@ def _nearest_indices(in_size: int, out_size: int, exact: bool) -> np.ndarray:
 def _linear_taps(in_size: int, out_size: int, antialias: bool, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Source indices and weights, each (out_size, taps), of torch's bilinear resampling along one axis."""
     if not antialias:
-        # plain bilinear: two neighbours of src = scale * (i + 0.5) - 0.5, clamped at 0. The scale is in the image's float type as in torch; the rest is done in
-        # float64 and rounded once, which for float32 is exactly the fused multiply-add torch's kernel compiles to
+        # plain bilinear: two neighbours of src = scale * (i + 0.5) - 0.5, clamped at 0. The scale is in the
+        # image's float type as in torch; the rest is done in float64 and rounded once, which for float32 is
+        # exactly the fused multiply-add that torch's CPU kernel is compiled to
         scale = dtype.type(in_size) / dtype.type(out_size)
         source = (np.float64(scale) * (np.arange(out_size) + 0.5) - 0.5).astype(dtype)
         source = np.maximum(source, dtype.type(0))
@@ -467,9 +469,12 @@ def _pad(xp: Any, array: Any, padding: int | Sequence[int], fill: Any, padding_m
         top = bottom = padding[1]
     else:
         left, top, right, bottom = padding
-    height, width = array.shape[-2:]
-    array = array[..., max(-top, 0):height - max(-bottom, 0), max(-left, 0):width - max(-right, 0)]
+    crops = (max(-left, 0), max(-top, 0), max(-right, 0), max(-bottom, 0))
     left, top, right, bottom = max(left, 0), max(top, 0), max(right, 0), max(bottom, 0)
+    # torchvision crops before its symmetric padding; torch's pad (every other mode) pads the whole image first,
+    # so a reflection may show pixels that a negative pad on the other side then crops away
+    if padding_mode == "symmetric":
+        array = _crop_borders(array, crops, name)
     height, width = array.shape[-2:]
     if padding_mode == "constant":
         fill_values = np.asarray(fill)
@@ -482,7 +487,7 @@ def _pad(xp: Any, array: Any, padding: int | Sequence[int], fill: Any, padding_m
         out = xp.empty(array.shape[:-2] + (height + top + bottom, width + left + right), dtype=array.dtype)
         out[...] = xp.asarray(fill_values.astype(out.dtype))
         out[..., top:top + height, left:left + width] = array
-        return out
+        return _crop_borders(out, crops, name)
     # torch's reflect needs each pad below the size, torchvision's symmetric at most the size
     limit_h, limit_w = (height - 1, width - 1) if padding_mode == "reflect" else (height, width)
     if padding_mode != "edge" and (max(top, bottom) > limit_h or max(left, right) > limit_w):
@@ -492,4 +497,17 @@ def _pad(xp: Any, array: Any, padding: int | Sequence[int], fill: Any, padding_m
     if padding_mode == "edge" and (height == 0 or width == 0):
         raise RuntimeError(f"{name}: edge padding needs a non-empty image, got size {(height, width)}")
     pad_width = [(0, 0)] * (array.ndim - 2) + [(top, bottom), (left, right)]
-    return xp.pad(array, pad_width, mode=padding_mode)
+    out = xp.pad(array, pad_width, mode=padding_mode)
+    return out if padding_mode == "symmetric" else _crop_borders(out, crops, name)
+
+
+def _crop_borders(array: Any, crops: tuple[int, int, int, int], name: str) -> Any:
+    """Remove (left, top, right, bottom) pixels from the borders of (..., H, W) (a negative padding)."""
+    if not any(crops):
+        return array
+    left, top, right, bottom = crops
+    height, width = array.shape[-2:]
+    if top + bottom > height or left + right > width:
+        raise RuntimeError(f"{name}: negative padding crops (left={left}, top={top}, right={right}, "
+                           f"bottom={bottom}) more than the image of size {(height, width)} has")
+    return array[..., top:height - bottom, left:width - right].copy()
