@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dtype
+from .autograd import backward as _autograd_backward
 from .autograd.engine import AccumulateGrad, RemovableHandle, _add_hook, _tensor_cls, run_backward
 from .autograd.grad_mode import state as _grad_state
 from .backend import CPU, device_of, move, normalize_device
@@ -38,27 +39,29 @@ class Size(tuple):
 class Tensor:
     """A multi-dimensional array that records the ops applied to it, as ``torch.Tensor``."""
 
-    __slots__ = ("_data", "grad", "requires_grad", "grad_fn", "_version", "_accum", "_view", "__weakref__")
+    __slots__ = ("_data", "_grad", "requires_grad", "grad_fn", "_version", "_accum", "_view", "__weakref__")
     __array_priority__ = 1000  # numpy scalars and arrays defer to our reflected operators
 
     def __new__(cls, *args, device=None, requires_grad: bool = False, dtype=None):
         # torch's legacy constructor: Tensor([1, 2]) copies data as the default float dtype, Tensor(2, 3) and
-        # Tensor(size) give uninitialised tensors of that size
-        from .creation import tensor as _tensor, empty as _empty
-
+        # Tensor(size) give uninitialised tensors of that size, Tensor() an empty one
         if len(args) == 1 and not isinstance(args[0], int):
             a = args[0]
             if isinstance(a, Size):
-                src = _empty(*a, dtype=dtype, device=device)
+                src = _creation.empty(tuple(a), dtype=dtype, device=device)
             elif isinstance(a, Tensor):
                 src = a.detach()
+            elif isinstance(a, (float, bool)) or a is None:
+                raise TypeError(f"new(): data must be a sequence (got {type(a).__name__}); use "
+                                "tinyautograd.tensor(value) for a 0-d tensor")
             else:
-                src = _tensor(a, dtype=dtype if dtype is not None else _dtype.get_default_dtype(), device=device)
+                src = _creation.tensor(a, dtype=dtype if dtype is not None else _dtype.get_default_dtype(),
+                                       device=device)
         else:
-            src = _empty(*args, dtype=dtype, device=device)
+            src = _creation.empty(*(args if args else (0,)), dtype=dtype, device=device)
         t = _new(cls)
         t._data = src._data
-        t.grad = None
+        t._grad = None
         t.requires_grad = False
         t.grad_fn = None
         t._version = [0]
@@ -79,12 +82,18 @@ class Tensor:
             data = np.asarray(data)
         t = _new(Tensor)
         t._data = data
-        t.grad = None
-        t.requires_grad = grad_fn is not None
+        t._grad = None
         t.grad_fn = grad_fn
-        t._version = [0]
+        t._version = version = [0]
         t._accum = None
         t._view = None
+        if grad_fn is None:
+            t.requires_grad = False
+        else:
+            t.requires_grad = True
+            if grad_fn.has_out:
+                # the node keeps this output's array: backward checks this counter before trusting it
+                grad_fn.out_version = version
         return t
 
     @classmethod
@@ -92,7 +101,7 @@ class Tensor:
         """A new leaf of class ``cls`` sharing ``data``'s array (what nn.Parameter is built with)."""
         t = _new(cls)
         t._data = data._data
-        t.grad = None
+        t._grad = None
         t.requires_grad = False
         t.grad_fn = None
         t._version = data._version
@@ -178,6 +187,31 @@ class Tensor:
 
     # -- autograd attributes ------------------------------------------------------------------------------------
     @property
+    def grad(self) -> "Tensor | None":
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        # what torch checks on assignment: a gradient has its tensor's shape and device
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(value._data.shape)}' to a tensor "
+                                   f"of size '{list(self._data.shape)}'. Please ensure that the gradient and the "
+                                   "tensor are the same size")
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError(f"attempting to assign a gradient with dtype '{value.dtype.name}' to a tensor "
+                                   f"with dtype '{self.dtype.name}'. Please ensure that the gradient and the tensor "
+                                   "have the same dtype")
+            if type(value._data) is not type(self._data):
+                raise RuntimeError(f"attempting to assign a gradient located on device {value.device} to a tensor "
+                                   f"on device {self.device}. Please ensure that the gradient and the tensor are on "
+                                   "the same device")
+        self._grad = value
+
+    @property
     def data(self) -> "Tensor":
         return Tensor._wrap(self._data)
 
@@ -228,9 +262,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
                  inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (torch's ``Tensor.backward``)."""
-        from .autograd import backward as _backward
-
-        _backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> "Tensor":
         t = Tensor._wrap(self._data)
@@ -257,10 +289,12 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        # unlike numpy(), and unlike torch, this works on tensors that require grad: np.asarray(t) and plotting
+        # libraries ask for values explicitly, and get them (host memory shared where possible)
         a = self._data if type(self._data) is np.ndarray else self._data.get()
         if dtype is not None:
             a = a.astype(dtype, copy=False)
-        return a
+        return a.copy() if copy else a
 
     def item(self):
         if self._data.size != 1:
@@ -274,9 +308,15 @@ class Tensor:
         return d.tolist()
 
     def __float__(self) -> float:
+        if self._data.size != 1:
+            raise ValueError(f"only one element tensors can be converted to Python scalars (float() got a tensor of "
+                             f"shape {list(self._data.shape)}; index it or reduce it first)")
         return float(self.item())
 
     def __int__(self) -> int:
+        if self._data.size != 1:
+            raise ValueError(f"only one element tensors can be converted to Python scalars (int() got a tensor of "
+                             f"shape {list(self._data.shape)}; index it or reduce it first)")
         return int(self.item())
 
     def __index__(self) -> int:
@@ -286,8 +326,9 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
-                               f"(shape {list(self._data.shape)}); use .any() or .all()")
+            amount = "no values" if self._data.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {amount} is ambiguous (shape "
+                               f"{list(self._data.shape)}); use .any() or .all()")
         return bool(self.item())
 
     def __len__(self) -> int:
@@ -308,11 +349,28 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    def __deepcopy__(self, memo) -> "Tensor":
+        """Copy a leaf (and its grad), as torch's deepcopy protocol; graph history is not copied."""
+        if self.grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment. If you were attempting to deepcopy a module, this may be "
+                               "because of a torch.nn.utils.weight_norm usage, see "
+                               "https://github.com/pytorch/pytorch/pull/103001")
+        if id(self) in memo:
+            return memo[id(self)]
+        new = type(self)._make_subclass(Tensor._wrap(self._data.copy()), self.requires_grad)
+        memo[id(self)] = new
+        if self._grad is not None:
+            new._grad = self._grad.__deepcopy__(memo)
+        return new
+
     def __reduce_ex__(self, protocol):
         raise TypeError("tinyautograd tensors are not picklable by design; use tinyautograd.save, which never "
                         "unpickles on load")
 
     def __dlpack__(self, *args, **kwargs):
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
@@ -352,6 +410,27 @@ class Tensor:
 
         return to_copy(self, None if dtype is None else _dtype.to_dtype(dtype),
                        None if device is None else normalize_device(device), copy)
+
+    # -- new tensors with this one's dtype and device (torch's new_* methods) ------------------------------------
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return _creation.tensor(data, dtype=self.dtype if dtype is None else dtype,
+                                device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return _creation.zeros(*size, dtype=self.dtype if dtype is None else dtype,
+                               device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return _creation.ones(*size, dtype=self.dtype if dtype is None else dtype,
+                              device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return _creation.empty(*size, dtype=self.dtype if dtype is None else dtype,
+                               device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return _creation.full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                              device=self.device if device is None else device, requires_grad=requires_grad)
 
     def cpu(self) -> "Tensor":
         return self.to(CPU)
@@ -413,3 +492,6 @@ def _wrap_dim(dim: int, ndim: int, op: str) -> int:
 
 
 _tensor_cls[0] = Tensor
+
+# creation makes Tensors, so it is imported once Tensor exists (the legacy constructor and new_* use it)
+from . import creation as _creation  # noqa: E402
