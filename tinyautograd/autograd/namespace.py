@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import freed_error, version_error
+from .engine import freed_error, output_version_error, version_error
 
 
 def _check_saved(node):
@@ -21,6 +21,22 @@ def _check_saved(node):
         if t._version[0] != v:
             raise version_error(node, t, v)
     return saved
+
+
+def _check_out(node):
+    out = node.out
+    if out is None:
+        raise freed_error(node)
+    version = getattr(node, "out_version", None)
+    if version is not None and version[0]:
+        raise output_version_error(node)
+    return out
+
+
+def sparse_grid(xp, shape: tuple) -> list:
+    """``numpy.indices(shape, sparse=True)`` on any array module (CuPy's ``indices`` has no ``sparse``)."""
+    grid = np.indices(shape, sparse=True)
+    return list(grid) if xp is np else [xp.asarray(a) for a in grid]
 
 
 class ArrayNamespace:
@@ -42,10 +58,7 @@ class ArrayNamespace:
 
     def out(self, node):
         """The op's own output, saved as an array (re-wrapped with its node when recording)."""
-        out = node.out
-        if out is None:
-            raise freed_error(node)
-        return out
+        return _check_out(node)
 
     def const(self, array):
         return array
@@ -92,13 +105,8 @@ class ArrayNamespace:
         out = xp.zeros(shape, dtype=g.dtype)
         if unique:
             out[index] = g
-        elif xp is np:
-            np.add.at(out, index, g)
         else:
-            import cupyx
-
-            out_view = out
-            cupyx.scatter_add(out_view, index, g)
+            xp.add.at(out, index, g)
         return out
 
     def zeros_like(self, x):
@@ -120,14 +128,9 @@ class ArrayNamespace:
         """zeros(shape) with g[i] added at idx[i] along ``axis`` (the backward of gather)."""
         xp = self.xp
         out = xp.zeros(shape, dtype=g.dtype)
-        index = list(xp.indices(idx.shape, sparse=True))
+        index = sparse_grid(xp, idx.shape)
         index[axis] = idx
-        if xp is np:
-            np.add.at(out, tuple(index), g)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(out, tuple(index), g)
+        xp.add.at(out, tuple(index), g)
         return out
 
     def pad(self, x, pad_width, value=0.0):
@@ -186,10 +189,15 @@ class TensorNamespace:
     def out(self, node):
         from ..tensor import Tensor
 
-        out = node.out
-        if out is None:
-            raise freed_error(node)
-        return Tensor._wrap(out, node)
+        # the output again, with its node as history (its second derivative flows through it) and its own
+        # version counter (wrapping it with the node would give the node a fresh counter)
+        t = Tensor._wrap(_check_out(node))
+        t.grad_fn = node
+        t.requires_grad = True
+        version = getattr(node, "out_version", None)
+        if version is not None:
+            t._version = version
+        return t
 
     def const(self, array):
         from ..tensor import Tensor

@@ -8,6 +8,7 @@ from ..autograd.engine import Node
 from ._util import edge, grad_state, wrap, wrap_dim, xp_of, binary_operands
 from ..tensor import Tensor
 from .shape import _as_view
+from ..autograd.namespace import sparse_grid
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
 
@@ -273,9 +274,10 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
         if i != axis and a > b:
             raise RuntimeError(f"gather(): Size does not match at dimension {i} expected index {list(idx.shape)} to "
                                f"be smaller than self {list(d.shape)} apart from dimension {axis}")
-    if idx.size and (int(idx.max()) >= d.shape[axis] or int(idx.min()) < -d.shape[axis]):
-        raise RuntimeError(f"gather(): index {int(idx.max())} is out of bounds for dimension {axis} with size "
-                           f"{d.shape[axis]}")
+    if idx.size and (int(idx.max()) >= max(d.shape[axis] if d.ndim else 1, 1) or int(idx.min()) < 0):
+        bad = int(idx.max()) if int(idx.min()) >= 0 else int(idx.min())
+        raise RuntimeError(f"gather(): index {bad} is out of bounds for dimension {axis} with size "
+                           f"{d.shape[axis] if d.ndim else 1} (indices must be in [0, size))")
     src = d[tuple(slice(0, s) if i != axis else slice(None) for i, s in enumerate(idx.shape))]
     y = xp_of(d).take_along_axis(src, idx, axis=axis)
     if grad_state.enabled and input.requires_grad:
@@ -359,16 +361,11 @@ def _scatter(input: Tensor, dim: int, index: Tensor, src, add: bool, op: str, re
         raise RuntimeError(f"{op}(): index {int(idx.max())} is out of bounds for dimension {axis} with size "
                            f"{d.shape[axis]}")
     y = d.copy()
-    full = list(xp.indices(idx.shape, sparse=True))
+    full = sparse_grid(xp, idx.shape)
     full[axis] = idx
     full = tuple(full)
     if add or reduce == "add":
-        if xp is np:
-            np.add.at(y, full, sd)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(y, full, sd)
+        xp.add.at(y, full, sd)
     elif reduce == "multiply":
         if xp is not np:
             raise RuntimeError("scatter(reduce='multiply') is only supported on cpu tensors")
@@ -422,8 +419,16 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
         raise IndexError("index_select(): Index is supposed to be a vector")
     axis = wrap_dim(dim, input._data.ndim, "index_select")
     n = input._data.shape[axis] if input._data.ndim else 1
-    if index._data.size and (int(index._data.max()) >= n or int(index._data.min()) < -n):
-        raise IndexError(f"index_select(): index out of range in self (dim {axis} has size {n})")
+    if input._data.ndim == 0 and index._data.size != 1:
+        raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index._data.size} value(s)")
+    # torch accepts no negative indices here
+    if index._data.size and (int(index._data.max()) >= n or int(index._data.min()) < 0):
+        raise IndexError(f"index_select(): index out of range in self (dim {axis} has size {n}, indices must be in "
+                         f"[0, {n - 1}])")
+    if input._data.ndim == 0:
+        from .shape import reshape
+
+        return reshape(getitem(reshape(input, (1,)), index.reshape(-1)), ())
     return getitem(input, (slice(None),) * axis + (index.reshape(-1),))
 
 

@@ -221,12 +221,7 @@ def index_add_(self: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
     src = source._data * alpha if alpha != 1 else source._data
     if not _recording(self, source):
         xp = xp_of(self._data)
-        if xp is np:
-            np.add.at(self._data, idx, src)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(self._data, idx, src)
+        xp.add.at(self._data, idx, src)
         self._version[0] += 1
         return self
     from .indexing import index_put_acc
