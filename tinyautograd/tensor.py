@@ -97,8 +97,13 @@ class Tensor:
         return t
 
     @classmethod
-    def _make_subclass(cls, data: "Tensor", requires_grad: bool = False) -> "Tensor":
-        """A new leaf of class ``cls`` sharing ``data``'s array (what nn.Parameter is built with)."""
+    def _make_subclass(cls, *args) -> "Tensor":
+        """A new leaf of class ``cls`` sharing ``data``'s array (what nn.Parameter is built with). Called as
+        ``Sub._make_subclass(data, requires_grad)`` or torch's ``Tensor._make_subclass(Sub, data, requires_grad)``."""
+        if args and isinstance(args[0], type):
+            cls, args = args[0], args[1:]
+        data = args[0]
+        requires_grad = bool(args[1]) if len(args) > 1 else False
         t = _new(cls)
         t._data = data._data
         t._grad = None

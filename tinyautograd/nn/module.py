@@ -45,7 +45,7 @@ class RemovableHandle:
         self.remove()
 
 
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+class _IncompatibleKeys(namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """``load_state_dict``'s result, printed as torch prints it when every key matched."""
 
     __slots__ = ()
@@ -184,7 +184,7 @@ class Module:
         _check_attr_name(self, "buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
-                            "(Tensor or None required)")
+                            "(tinyautograd Tensor or None required)")
         if isinstance(tensor, Buffer):
             tensor = Tensor._wrap(tensor._data) if not tensor.requires_grad else tensor.detach().requires_grad_()
         self._buffers[name] = tensor
@@ -203,7 +203,7 @@ class Module:
             return
         if not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
-                            "(nn.Parameter or None required)")
+                            "(tinyautograd.nn.Parameter or None required)")
         if param.grad_fn is not None:
             raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
                              f"created explicitly. To express '{name}' as a function of another Tensor, compute "
@@ -249,7 +249,7 @@ class Module:
         if params is not None and name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{_type_name(value)}' as parameter '{name}' "
-                                "(nn.Parameter or None expected)")
+                                "(tinyautograd.nn.Parameter or None expected)")
             self.register_parameter(name, value)
             return
         modules = d.get("_modules")
@@ -307,23 +307,6 @@ class Module:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-
-    def __deepcopy__(self, memo: dict) -> "Module":
-        import copy
-
-        # Tensors refuse pickling (and so copy's default protocol); pre-seed the memo with copies of every buffer
-        # and plain tensor attribute so the generic deep copy below never reaches Tensor.__reduce_ex__
-        for m in self.modules():
-            for t in itertools.chain(m._buffers.values(), m.__dict__.values()):
-                if isinstance(t, Tensor) and not isinstance(t, Parameter) and id(t) not in memo:
-                    c = Tensor._wrap(t._data.copy())
-                    c.requires_grad = t.requires_grad and t.grad_fn is None
-                    memo[id(t)] = c
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        for k, v in self.__dict__.items():
-            object.__setattr__(new, k, copy.deepcopy(v, memo))
-        return new
 
     # -- traversal ------------------------------------------------------------------------------------------------
     def _named_members(self, get_members: Callable, prefix: str = "", recurse: bool = True,
@@ -461,6 +444,7 @@ class Module:
                 else:
                     g.requires_grad_(False)
                 g._data[...] = 0
+                g._version[0] += 1
 
     # -- devices and dtypes ---------------------------------------------------------------------------------------
     def _apply(self, fn: Callable[[Tensor], Tensor]) -> "Module":

@@ -33,15 +33,6 @@ class Parameter(Tensor):
 
     __str__ = __repr__
 
-    def __deepcopy__(self, memo: dict) -> "Parameter":
-        if id(self) in memo:
-            return memo[id(self)]
-        result = Parameter(Tensor._wrap(self._data.copy()), self.requires_grad)
-        if self.grad is not None:
-            result.grad = Tensor._wrap(self.grad._data.copy())
-        memo[id(self)] = result
-        return result
-
 
 class Buffer(Tensor):
     """A Tensor that, assigned as a Module attribute, is registered as a buffer (``torch.nn.Buffer``).

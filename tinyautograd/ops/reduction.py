@@ -175,6 +175,9 @@ def _amax_amin(input: Tensor, dim, keepdim: bool, is_max: bool, op: str) -> Tens
     d = input._data
     axes = normalize_dims(dim, d.ndim, op)
     if d.size == 0:
+        if dim is None:
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify "
+                               "the reduction dim with the 'dim' argument.")
         for a in axes:
             if d.shape[a] == 0:
                 raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
@@ -339,13 +342,47 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     return wrap(y)
 
 
-def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
-    """Standard deviation: ``sqrt(var(...))`` (``torch.std``)."""
-    from .elementwise import sqrt
+class StdBackward(Node):
+    """d std = (x - mean) / (denom * std); where std is 0 (all values equal) the gradient is 0, as torch."""
+    __slots__ = ("out", "axes", "keepdim", "in_shape", "denom")
 
+    def backward(self, ns, g):
+        (x,) = ns.saved(self)
+        y = ns.out(self)
+        if not self.keepdim and self.axes:
+            y = ns.reshape(y, _keep_shape(self.in_shape, self.axes))
+        g = _expand_back(ns, g, self.in_shape, self.axes, self.keepdim)
+        centered = x - ns.mean_keep(x, self.axes)
+        if ns.create_graph:
+            scale = (y != 0) / ((y + (y == 0)) * self.denom)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = ns.where(y == 0, 0.0, 1.0 / (y * self.denom))
+        return (g * centered * scale,)
+
+    def name(self) -> str:
+        return "StdBackward0"
+
+
+def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Standard deviation, ``sqrt(var(...))`` with the same arguments (``torch.std``)."""
     if isinstance(dim, bool):
         unbiased, dim = dim, None
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    v = var(input.detach(), dim, unbiased, keepdim, correction=correction)
+    y = xp_of(v._data).sqrt(v._data)
+    if grad_state.enabled and input.requires_grad:
+        d = input._data
+        axes = normalize_dims(dim, d.ndim, "std")
+        n = 1
+        for a in axes:
+            n *= d.shape[a]
+        node = StdBackward((edge(input),))
+        node.axes, node.keepdim, node.in_shape, node.out = axes, keepdim, d.shape, y
+        node.denom = n - _correction(unbiased, correction)
+        node.saved = (input,)
+        node.versions = (input._version[0],)
+        return wrap(y, node)
+    return wrap(y)
 
 
 def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
@@ -357,8 +394,9 @@ def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, c
 
 
 class NormBackward(Node):
-    """2-norm: d||x|| = x / ||x||, and 0 where the norm is 0 (torch's subgradient)."""
-    __slots__ = ("out", "axes", "keepdim", "in_shape")
+    """p-norm: d||x||_p = sign(x) |x|^(p-1) / ||x||_p^(p-1) (x / ||x|| for p = 2), and 0 where the norm is 0
+    (torch's subgradient)."""
+    __slots__ = ("out", "axes", "keepdim", "in_shape", "p")
     has_out = True
 
     def backward(self, ns, g):
@@ -371,7 +409,11 @@ class NormBackward(Node):
             safe = y + (y == 0)
         else:
             safe = ns.where(y == 0, 1, y)
-        return (g * x / safe,)
+        p = self.p
+        if p == 2:
+            return (g * x / safe,)
+        scaled = x / safe  # |x| <= ||x||, so the power cannot overflow
+        return (g * ns.sign(x) * ns.abs(scaled) ** (p - 1),)
 
     def name(self) -> str:
         return "NormBackward1"
@@ -390,11 +432,16 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
         y = xp_of(d).asarray(y, dtype=d.dtype)
         if grad_state.enabled and input.requires_grad:
             node = NormBackward((edge(input),))
-            node.axes, node.keepdim, node.in_shape, node.out = axes, keepdim, d.shape, y
+            node.axes, node.keepdim, node.in_shape, node.out, node.p = axes, keepdim, d.shape, y, 2
             node.saved = (input,)
             node.versions = (input._version[0],)
             return wrap(y, node)
         return wrap(y)
+    if p in (float("inf"), float("-inf")) and d.size == 0:
+        for a in normalize_dims(dim, d.ndim, "norm"):
+            if d.shape[a] == 0 or dim is None:
+                raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm on the dimension {a} because "
+                                   "this dimension is empty and the operation does not have an identity")
     if p == float("inf"):
         return amax(_abs(input), dim if dim is not None else (), keepdim)
     if p == float("-inf"):
@@ -404,7 +451,26 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     if p == "nuc":
         raise RuntimeError("norm(p='nuc') needs a singular value decomposition, which tinyautograd does not "
                            "provide; use p=2 or 'fro'")
-    return _pow(sum(_pow(_abs(input), p), dim, keepdim), 1.0 / p)
+    if not isinstance(p, (int, float)) or p < 1:
+        # below 1 it is not a norm and torch's gradient has no closed-form safety; compose it
+        return _pow(sum(_pow(_abs(input), p), dim, keepdim), 1.0 / p)
+    axes = normalize_dims(dim, d.ndim, "norm")
+    xp = xp_of(d)
+    a = xp.abs(d)
+    m = a.max(axis=axes, keepdims=True) if d.size else a.sum(axis=axes, keepdims=True)
+    m = xp.where(m == 0, 1, m)
+    # scale by the largest entry so |x|^p neither overflows nor underflows
+    y = (((a / m) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)) * m
+    if not keepdim:
+        y = y.reshape(tuple(s for i, s in enumerate(d.shape) if i not in axes))
+    y = xp.asarray(y, dtype=d.dtype)
+    if grad_state.enabled and input.requires_grad:
+        node = NormBackward((edge(input),))
+        node.axes, node.keepdim, node.in_shape, node.out, node.p = axes, keepdim, d.shape, y, float(p)
+        node.saved = (input,)
+        node.versions = (input._version[0],)
+        return wrap(y, node)
+    return wrap(y)
 
 
 class LogsumexpBackward(Node):
@@ -526,6 +592,8 @@ class CumsumBackward(Node):
 
     def backward(self, ns, g):
         a = self.axis
+        if g.ndim == 0:  # the running sum of a 0-d tensor is the tensor itself
+            return (g,)
         return (ns.flip(ns.cumsum(ns.flip(g, a), a), a),)
 
     def name(self) -> str:
