@@ -40,14 +40,17 @@ def _infer_dtype(data):
                 stack.extend(x)
             elif isinstance(x, Tensor):
                 kinds.add(x.dtype)
-            elif isinstance(x, bool) or isinstance(x, np.bool_):
+            elif isinstance(x, np.generic) and x.dtype in _dtype._BY_NP:
+                kinds.add(_dtype._BY_NP[x.dtype])
+            elif isinstance(x, bool):
                 kinds.add(_dtype.bool_)
-            elif isinstance(x, (int, np.integer)):
+            elif isinstance(x, int):
                 kinds.add(_dtype.int64)
-            elif isinstance(x, (float, np.floating)):
+            elif isinstance(x, float):
                 kinds.add(_dtype.get_default_dtype())
             else:
-                raise TypeError(f"tensor(): could not infer dtype of {type(x).__name__}")
+                raise (TypeError if isinstance(x, str) else RuntimeError)(
+                    f"tensor(): could not infer dtype of {type(x).__name__}")
         if not kinds:
             return _dtype.get_default_dtype()
         out = None
@@ -85,17 +88,25 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_me
     else:
         inferred = _infer_dtype(data)
         if inferred is None:
-            raise TypeError(f"tensor(): could not convert {type(data).__name__} to a tensor; give a number, a "
-                            "(nested) list or tuple, a NumPy array or a Tensor")
+            # torch: a string is a TypeError, any other object a RuntimeError
+            raise (TypeError if isinstance(data, str) else RuntimeError)(
+                f"tensor(): could not infer dtype of {type(data).__name__}; give a number, a (nested) list or tuple, "
+                "a NumPy array or a Tensor")
         if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
             data = _tensors_to_lists(data)
+        target = None if dtype is None else _dtype.to_dtype(dtype)
+        if target is not None and target.is_floating_point:
+            build = target  # parsed straight into the wanted precision
+        elif target is not None and inferred.is_floating_point:
+            build = _dtype.float64  # floats to integers truncate from the exact values, as torch
+        else:
+            build = inferred
         try:
-            arr = np.array(data, dtype=(inferred if dtype is None else _dtype.to_dtype(dtype)).np_dtype)
+            arr = np.array(data, dtype=build.np_dtype)
         except ValueError as e:
             raise ValueError(f"tensor(): expected a rectangular nested sequence: {e}") from None
-        dtype = None
     if dtype is not None:
-        arr = arr.astype(_dtype.to_dtype(dtype).np_dtype)
+        arr = arr.astype(_dtype.to_dtype(dtype).np_dtype, copy=False)
     return _finish(arr, device, requires_grad)
 
 
@@ -164,6 +175,17 @@ def _size(size) -> tuple:
     return tuple(out)
 
 
+def _size_arg(size: tuple, size_kw: dict, op: str) -> tuple:
+    """The size given positionally, or as torch's keyword ``size=`` (the only extra keyword accepted)."""
+    if size_kw:
+        if size or set(size_kw) != {"size"}:
+            raise TypeError(f"{op}() got unexpected keyword arguments {sorted(size_kw)}")
+        return (tuple(size_kw["size"]),)
+    if not size:
+        raise TypeError(f"{op}() missing 1 required positional argument: 'size' (use {op}(()) for a 0-d tensor)")
+    return size
+
+
 def _float_or(dtype):
     return (_dtype.get_default_dtype() if dtype is None else _dtype.to_dtype(dtype)).np_dtype
 
@@ -190,16 +212,20 @@ def _on(dev, make):
         return make()
 
 
-def zeros(*size, out=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _fill(size, 0, _float_or(dtype), device, requires_grad)
+def zeros(*size, out=None, dtype=None, device=None, requires_grad: bool = False, **size_kw) -> Tensor:
+    """A tensor filled with 0s (``torch.zeros(*size)`` or ``torch.zeros(size=...)``)."""
+    return _fill(_size_arg(size, size_kw, "zeros"), 0, _float_or(dtype), device, requires_grad)
 
 
-def ones(*size, out=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _fill(size, 1, _float_or(dtype), device, requires_grad)
+def ones(*size, out=None, dtype=None, device=None, requires_grad: bool = False, **size_kw) -> Tensor:
+    """A tensor filled with 1s (``torch.ones(*size)`` or ``torch.ones(size=...)``)."""
+    return _fill(_size_arg(size, size_kw, "ones"), 1, _float_or(dtype), device, requires_grad)
 
 
-def empty(*size, out=None, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
-    return _fill(size, 0, _float_or(dtype), device, requires_grad)
+def empty(*size, out=None, dtype=None, device=None, requires_grad: bool = False, memory_format=None,
+          **size_kw) -> Tensor:
+    """``torch.empty``; the memory is zeroed here (NumPy has no cheaper uninitialised buffer worth the surprise)."""
+    return _fill(_size_arg(size, size_kw, "empty"), 0, _float_or(dtype), device, requires_grad)
 
 
 def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -237,7 +263,7 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
     """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for integer arguments (``torch.arange``)."""
     if end is None:
         start, end = 0, start
-    vals = [float(v) if isinstance(v, Tensor) else v for v in (start, end, step)]
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = vals
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
@@ -247,6 +273,11 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
     if dtype is None:
         dtype = _dtype.int64 if all(isinstance(v, (int, np.integer)) for v in vals) else _dtype.get_default_dtype()
     dt = _dtype.to_dtype(dtype)
+    if not dt.is_floating_point:
+        # torch computes integer ranges in integers: the bounds and step are truncated first
+        start, end, step = int(start), int(end), int(step)
+        if step == 0:
+            raise RuntimeError(f"arange: step {vals[2]} truncates to 0 for the integer dtype {dt}")
     n = max(0, math.ceil((end - start) / step))
     arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt.np_dtype) if dt.is_floating_point else \
         np.arange(start, end, step).astype(dt.np_dtype)
@@ -270,6 +301,12 @@ def eye(n: int, m: int | None = None, *, out=None, dtype=None, device=None, requ
     return _finish(arr, device, requires_grad)
 
 
+def _float_only(np_dtype, op: str) -> None:
+    if np_dtype.kind != "f":
+        raise RuntimeError(f"{op}: only floating point dtypes are supported, got {_dtype._BY_NP[np_dtype]}; draw "
+                           "floats and convert, or use randint for integers")
+
+
 def _random(size, generator, device, make, dtype) -> Tensor:
     dev = normalize_device(device)
     xp = array_module(dev)
@@ -279,19 +316,31 @@ def _random(size, generator, device, make, dtype) -> Tensor:
     return wrap(_on(dev, lambda: make(rng, _size(size)).astype(dtype, copy=False)))
 
 
-def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad: bool = False,
+         **size_kw) -> Tensor:
     """Uniform on [0, 1) (``torch.rand``)."""
     dt = _float_or(dtype)
-    t = _random(size, generator, device, lambda rng, s: rng.random(s, dtype=np.float64 if dt != np.float32 else
-                                                                   np.float32), dt)
+    _float_only(dt, "rand")
+    draw_dtype = np.float32 if dt == np.float32 else np.float64  # float16 is drawn in float64 and rounded
+
+    def make(rng, shape):
+        return rng.random(shape, dtype=draw_dtype)
+
+    t = _random(_size_arg(size, size_kw, "rand"), generator, device, make, dt)
     return t.requires_grad_(True) if requires_grad else t
 
 
-def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad: bool = False,
+          **size_kw) -> Tensor:
     """Standard normal (``torch.randn``)."""
     dt = _float_or(dtype)
-    t = _random(size, generator, device, lambda rng, s: rng.standard_normal(
-        s, dtype=np.float64 if dt != np.float32 else np.float32), dt)
+    _float_only(dt, "randn")
+    draw_dtype = np.float32 if dt == np.float32 else np.float64
+
+    def make(rng, shape):
+        return rng.standard_normal(shape, dtype=draw_dtype)
+
+    t = _random(_size_arg(size, size_kw, "randn"), generator, device, make, dt)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -350,9 +399,22 @@ def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
+    """Sample category indices from the (unnormalised) rows of ``input`` (``torch.multinomial``)."""
     rng = gen_or_default(generator).numpy_rng()
     p = np.asarray(input.detach().cpu()._data, dtype=np.float64)
+    if p.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got {p.ndim}-D")
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
     rows = p.reshape(-1, p.shape[-1])
+    if (rows.sum(axis=1) <= 0).any():
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement and num_samples > rows.shape[1]:
+        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement "
+                           f"({num_samples} > {rows.shape[1]})")
+    if not replacement and num_samples > int((rows > 0).sum(axis=1).min()):
+        raise RuntimeError("multinomial: invalid multinomial distribution (with replacement=False, not enough "
+                           "non-negative category to sample)")
     out = np.stack([rng.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum()) for r in rows])
     out = out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64)
     return _finish(out, input.device, False)

@@ -91,7 +91,7 @@ class RandomSampler(Sampler):
         if self.replacement:
             return randint(0, n, (count,), generator=generator).numpy()
         blocks = [randperm(n, generator=generator).numpy() for _ in range(-(-count // n))]
-        return np.concatenate(blocks)[:count] if blocks else np.empty(0, dtype=np.int64)
+        return np.concatenate(blocks)[:count]
 
     def __iter__(self) -> Iterator[int]:
         yield from self._index_array().tolist()
