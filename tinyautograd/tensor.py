@@ -267,6 +267,12 @@ class Tensor:
     def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
                  inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (torch's ``Tensor.backward``)."""
+        d = self._data
+        if gradient is None and inputs is None and not create_graph and self.grad_fn is not None \
+                and d.size == 1 and d.__class__ is _ndarray:
+            # the usual `loss.backward()`: skip the general argument checks
+            run_backward((self,), (np.ones(d.shape, d.dtype),), bool(retain_graph), False)
+            return
         _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> "Tensor":

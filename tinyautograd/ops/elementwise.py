@@ -257,7 +257,15 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
             y = xp.floor_divide(a, b) if rounding_mode == "floor" else xp.trunc(xp.true_divide(a, b))
         if y.dtype != (a.dtype if ta is not None else b.dtype) and not isinstance(b, float):
             y = y.astype(a.dtype if ta is not None else b.dtype)
-        res = wrap(xp.asarray(y))
+        y = xp.asarray(y)
+        if grad_state.enabled and y.dtype.kind == "f" and (
+                (ta is not None and ta.requires_grad) or (tb is not None and tb.requires_grad)):
+            # rounded quotients are piecewise constant: torch records them with a zero gradient
+            node = RoundedDivBackward((edge(ta) if ta is not None else None, edge(tb) if tb is not None else None))
+            node.shapes = (a.shape if ta is not None else (), b.shape if tb is not None else ())
+            res = wrap(y, node)
+        else:
+            res = wrap(y)
         return res if out is None else _write_out(out, res)
     a, b, ta, tb = binary_operands(input, other, "div")
     if ta is not None and a.dtype.kind != "f":
@@ -319,9 +327,39 @@ def _rdiv_scalar(t: Tensor, s) -> Tensor:
     return wrap(y)
 
 
+class RoundedDivBackward(Node):
+    """``div(a, b, rounding_mode=...)``: the gradient is zero almost everywhere (torch's DivBackward2)."""
+    __slots__ = ()
+
+    def backward(self, ns, g):
+        sa, sb = self.shapes
+        zero = g * 0
+        return (ns.sum_to(zero, sa) if self.next_nodes[0] is not None else None,
+                ns.sum_to(zero, sb) if self.next_nodes[1] is not None else None)
+
+    def name(self) -> str:
+        return "DivBackward2"
+
+
+class FloorDivideBackward(Node):
+    """torch records ``//`` on tensors that require grad but has no derivative for it: backward raises."""
+    __slots__ = ()
+
+    def backward(self, ns, g):
+        raise RuntimeError("derivative for floor_divide is not implemented (as in torch). Use "
+                           "div(a, b, rounding_mode='floor'), whose gradient is zero, or detach() the operands.")
+
+    def name(self) -> str:
+        return "NotImplemented"
+
+
 def floor_divide(input, other, *, out=None) -> Tensor:
-    """``//``: floor division, no gradient (torch's floor_divide is not differentiable)."""
-    return div(input, other, rounding_mode="floor", out=out)
+    """``//``: floor division. Like torch, the result of float tensors that require grad is recorded, but
+    backward through it raises (torch implements no derivative for floor_divide)."""
+    res = div(input, other, rounding_mode="floor", out=out)
+    if res.grad_fn is not None:
+        res.grad_fn = FloorDivideBackward(res.grad_fn.next_nodes)
+    return res
 
 
 class RemainderBackward0(Node):
@@ -444,6 +482,8 @@ def pow(input, exponent, *, out=None) -> Tensor:
                 y = a * a
             elif tb is None and b == 0.5 and a.dtype.kind == "f":
                 y = xp_of(a).sqrt(a)
+            elif tb is not None and a.dtype.kind in "iu" and b.dtype.kind in "iu":
+                y = _int_power(xp_of(a), a, b)
             else:
                 y = a ** b
     except ValueError as e:
@@ -475,13 +515,25 @@ def _rpow(base, t: Tensor) -> Tensor:
     d = t._data if (t._data.dtype.kind == "f" or isinstance(base, int)) else _float_data(t._data)
     if isinstance(base, float):
         d = _float_data(d)
-    y = xp_of(d).asarray(base ** d if d.dtype.kind == "f" else np.power(base, d))
+    xp = xp_of(d)
+    y = xp.asarray(base ** d if d.dtype.kind == "f" else _int_power(xp, base, d))
     if grad_state.enabled and t.requires_grad:
         node = RpowBackward((edge(t),))
         node.out = y
         node.log_base = float(np.log(base)) if base > 0 else (float("-inf") if base == 0 else float("nan"))
         return wrap(y, node)
     return wrap(y)
+
+
+def _int_power(xp, base, exponent):
+    """Integer ``base ** exponent`` with torch's rule for negative exponents: the exact result truncated toward
+    zero, i.e. 1 for base 1, +-1 for base -1, 0 otherwise (NumPy refuses negative integer powers)."""
+    negative = exponent < 0
+    y = xp.power(base, xp.where(negative, 0, exponent))
+    if bool(negative.any()):
+        minus_one = xp.where(exponent % 2 == 0, 1, -1)
+        y = xp.where(negative, xp.where(base == 1, 1, xp.where(base == -1, minus_one, 0)), y).astype(y.dtype)
+    return y
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -534,10 +586,19 @@ def _make_unary(torch_name: str, forward, formula, save: str, float_only: bool =
     return op, node_cls
 
 
+_EXP_SAFE = {np.dtype(np.float16): -11.0, np.dtype(np.float32): -88.0, np.dtype(np.float64): -709.0}
+
+
 def _sigmoid_fwd(xp, d):
-    # exp of a negative number only: no overflow warnings for large |x|
+    if d.size and float(d.min()) > _EXP_SAFE[d.dtype]:
+        # no exp(-x) can overflow: the short formula, in place
+        e = xp.exp(-d)
+        e += 1
+        return xp.reciprocal(e, out=e)
+    # exp of a non-positive number only: no overflow for large |x| (and nan stays nan)
     e = xp.exp(-xp.abs(d))
-    return xp.where(d >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(d.dtype, copy=False)
+    r = 1.0 / (1.0 + e)
+    return xp.where(d >= 0, r, e * r)
 
 
 neg, NegBackward0 = _make_unary("neg", lambda xp, d: -d, lambda ns, g, x, y: -g, "none", float_only=False)
