@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import builtins as _builtins
 import os as _os
 import types as _types
 import warnings as _warnings
@@ -63,14 +64,16 @@ def is_floating_point(input: Tensor) -> bool:
 def set_num_threads(n: int) -> None:
     """Limit the BLAS threads NumPy uses (through threadpoolctl when it is installed; otherwise the variables only
     affect libraries loaded later)."""
+    # `int` is the dtype tinyautograd.int32 in this module (torch's name), so the builtin is spelled out
+    n = _builtins.int(n)
     try:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(int(n))
+        threadpool_limits(n)
     except ImportError:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            _os.environ[var] = str(int(n))
-    _threads[0] = int(n)
+            _os.environ[var] = str(n)
+    _threads[0] = n
 
 
 _threads = [_os.cpu_count() or 1]

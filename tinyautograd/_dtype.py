@@ -84,11 +84,12 @@ def set_default_dtype(d: dtype) -> None:
 
 
 def to_dtype(d) -> dtype:
-    """Accept a tinyautograd dtype, a NumPy dtype or type, or a Python type (float, int, bool)."""
+    """Accept a tinyautograd dtype, a NumPy dtype or type, or a Python type (float, int, bool: float64, int64 and
+    bool as in torch, whatever the default dtype)."""
     if type(d) is dtype:
         return d
     if d is float:
-        return _state["default"]
+        return float64
     if d is int:
         return int64
     if d is bool:

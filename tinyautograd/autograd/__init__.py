@@ -45,9 +45,7 @@ def _seed_grads(outputs, grad_outputs, create_graph: bool, op: str):
         if type(g._data) is not type(out._data):
             raise RuntimeError(f"{op}: the gradient is on {g.device} but the output is on {out.device}")
         if g._data.dtype != out._data.dtype:
-            if g._data.dtype.kind != "f" and out._data.dtype.kind == "f":
-                raise RuntimeError(f"{op}: expected a floating point gradient for output {i} ({out.dtype}), got "
-                                   f"{g.dtype}")
+            # torch converts a gradient of another dtype (integers included) to the output's dtype
             g = g.to(out.dtype)
         seeds.append(g if create_graph else g._data)
     return seeds
@@ -136,10 +134,16 @@ class detect_anomaly:
 
 
 class set_detect_anomaly(detect_anomaly):
+    """Switch anomaly detection on or off: at once when called, back to the previous mode when used as a context
+    manager and left (``torch.autograd.set_detect_anomaly``)."""
+
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
         super().__init__(check_nan and mode)
         self.prev = _state.anomaly
         _state.anomaly = bool(mode) and check_nan
+
+    def __enter__(self) -> None:
+        pass
 
 
 def is_anomaly_enabled() -> bool:
@@ -154,15 +158,16 @@ def _as_inputs(inputs):
 
 def _numerical_jacobian(fn, inputs, i: int, eps: float):
     x = inputs[i]
-    flat = x._data.reshape(-1)
+    data = x._data  # perturbed in place, element by element (works for non-contiguous inputs too)
     cols = []
-    for k in range(flat.size):
-        orig = flat[k].item()
-        flat[k] = orig + eps
+    for k in range(data.size):
+        at = np.unravel_index(k, data.shape)
+        orig = data[at].item()
+        data[at] = orig + eps
         plus = [o._data.astype(np.float64).ravel().copy() for o in _outputs(fn(*inputs))]
-        flat[k] = orig - eps
+        data[at] = orig - eps
         minus = [o._data.astype(np.float64).ravel().copy() for o in _outputs(fn(*inputs))]
-        flat[k] = orig
+        data[at] = orig
         cols.append(np.concatenate([(p - m) / (2 * eps) for p, m in zip(plus, minus)]))
     n_out = sum(o._data.size for o in _outputs(fn(*inputs)))
     return np.stack(cols, axis=1) if cols else np.zeros((n_out, 0))
@@ -245,8 +250,10 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     def first_derivative(*args):
         xs = args[:len(inputs)]
         gos = args[len(inputs):]
-        os_ = _outputs(func(*xs))
-        gs = grad(list(os_), [xs[i] for i in diff_idx], list(gos), create_graph=True, allow_unused=True)
+        # gradcheck evaluates this under no_grad for its finite differences; the first derivative needs the tape
+        with enable_grad():
+            os_ = _outputs(func(*xs))
+            gs = grad(list(os_), [xs[i] for i in diff_idx], list(gos), create_graph=True, allow_unused=True)
         return tuple(g if g is not None else Tensor._wrap(xs[i]._data * 0) for g, i in zip(gs, diff_idx))
 
     return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,

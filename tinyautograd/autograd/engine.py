@@ -29,8 +29,10 @@ class Node:
     None), written with operators and the namespace ``ns`` so the same formula runs on raw arrays (first-order
     backward) and on Tensors (``create_graph=True``, recorded again: higher-order derivatives)."""
 
-    __slots__ = ("next_nodes", "seq", "saved", "versions", "shapes", "hooks", "__weakref__")
+    # out_version: the version counter of the output, set by Tensor._wrap on nodes that keep their output array
+    __slots__ = ("next_nodes", "seq", "saved", "versions", "shapes", "hooks", "out_version", "__weakref__")
     has_out = False  # subclasses that keep their output array in ``out`` set this
+
     def __init__(self, next_nodes: tuple) -> None:
         self.next_nodes = next_nodes
         self.seq = next(_counter)
@@ -127,11 +129,21 @@ def freed_error(node: Node) -> RuntimeError:
 
 
 def version_error(node: Node, tensor, saved_version: int) -> RuntimeError:
+    producer = tensor.grad_fn.name() if tensor.grad_fn is not None else "a leaf"
+    return _version_message(node, tensor.dtype.name, tensor.shape, producer, tensor._version[0], saved_version)
+
+
+def output_version_error(node: Node) -> RuntimeError:
+    """The output that ``node`` saved (as an array) was modified in place after the forward."""
+    out = node.out
+    return _version_message(node, str(out.dtype), out.shape, node.name(), node.out_version[0], 0)
+
+
+def _version_message(node: Node, dtype_name: str, shape, producer: str, now: int, expected: int) -> RuntimeError:
     return RuntimeError(
         f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-        f"[{tensor.dtype.name} tensor of shape {list(tensor.shape)}], which is output 0 of "
-        f"{tensor.grad_fn.name() if tensor.grad_fn is not None else 'a leaf'}, is at version {tensor._version[0]}; "
-        f"expected version {saved_version} instead (saved by {node.name()}). Hint: replace the in-place operation "
+        f"[{dtype_name} tensor of shape {list(shape)}], which is output 0 of {producer}, is at version {now}; "
+        f"expected version {expected} instead (saved by {node.name()}). Hint: replace the in-place operation "
         "with an out-of-place one (e.g. `x = x + 1` instead of `x += 1`), or clone() the tensor before modifying it.")
 
 
@@ -247,7 +259,8 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
                 results[i] = g if results[i] is None else results[i] + g
         if accumulate:
             for i, t in enumerate(inputs):
-                if results[i] is not None:
+                # a non-leaf that retains its grad got it from its retain hook already
+                if results[i] is not None and not (t.grad_fn is not None and t.retains_grad):
                     _accumulate_into(t, results[i], create_graph, Tensor)
             return None
         return results

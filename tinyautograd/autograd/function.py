@@ -1,7 +1,9 @@
 """``autograd.Function``: user-defined ops with ``forward(ctx, ...)`` / ``backward(ctx, *grads)``, as torch."""
 from __future__ import annotations
 
-from .engine import Node, freed_error, version_error
+import weakref
+
+from .engine import Node, _tensor_cls, freed_error, version_error
 from .grad_mode import no_grad, state as _grad_state
 
 
@@ -38,14 +40,12 @@ class BackwardCFunction(Node):
         from ..tensor import Tensor
 
         ctx = self.ctx
-        if ctx is None:
+        if ctx is None or ctx._saved is None:
             raise freed_error(self)
         gt = g if isinstance(g, Tensor) else Tensor._wrap(g)
-        if ctx._saved is None:
-            raise freed_error(self)
         for t, v in zip(ctx._saved, self.versions):
             if t is not None and t._version[0] != v:
-                raise version_error(self, t, v)
+                raise version_error(self, _unpack(t), v)
         n_out = len(self.out_meta)
         grads_out = [None] * n_out
         grads_out[self.index_of_output] = gt
@@ -58,7 +58,7 @@ class BackwardCFunction(Node):
         if not isinstance(res, tuple):
             res = (res,)
         n_in = len(self.next_nodes)
-        if len(res) < n_in:
+        if len(res) < n_in or any(r is not None for r in res[n_in:]):
             raise RuntimeError(f"function {self.fn_cls.__name__}Backward returned an incorrect number of gradients "
                                f"(expected {n_in}, got {len(res)})")
         out = []
@@ -89,9 +89,42 @@ class BackwardCFunction(Node):
         return f"{self.fn_cls.__name__}Backward"
 
 
+class _SavedOutput:
+    """An output of the Function saved for its own backward. Holding the output tensor would make a cycle (output ->
+    node -> ctx -> output), so only its array and version counter are kept, and the node weakly; ``saved_tensors``
+    rebuilds the tensor with the node as its history (so double backward flows through it)."""
+
+    __slots__ = ("data", "_version", "node_ref")
+
+    def __init__(self, t, node: Node) -> None:
+        self.data = t._data
+        self._version = t._version
+        self.node_ref = weakref.ref(node)
+
+    def unpack(self):
+        t = _tensor_cls[0]._wrap(self.data)
+        t._version = self._version
+        node = self.node_ref()
+        if node is not None:
+            t.grad_fn = node
+            t.requires_grad = True
+        return t
+
+
+def _unpack(t):
+    return t.unpack() if type(t) is _SavedOutput else t
+
+
 class Function:
     """Subclass with ``@staticmethod forward(ctx, *args)`` and ``@staticmethod backward(ctx, *grad_outputs)``, then
     call ``MyFn.apply(*args)``."""
+
+    _backward_cls = BackwardCFunction
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        # each Function gets its own node class, so type(y.grad_fn).__name__ reads "MyFnBackward" as in torch
+        super().__init_subclass__(**kwargs)
+        cls._backward_cls = type(f"{cls.__name__}Backward", (BackwardCFunction,), {"__slots__": ()})
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -117,6 +150,7 @@ class Function:
         record = _grad_state.enabled and any(ctx.needs_input_grad)
         saved = tuple(ctx.to_save)
         ctx._saved = saved
+        ctx.to_save = ()  # held from now on by _saved only (which must not hold this call's outputs)
         if not record:
             return outputs
         next_nodes = tuple(edge(t) if t is not None else None for t in tensor_args)
@@ -127,7 +161,7 @@ class Function:
             if not isinstance(o, Tensor) or id(o) in non_diff or not o.is_floating_point():
                 results.append(o)
                 continue
-            node = BackwardCFunction(next_nodes)
+            node = cls._backward_cls(next_nodes)
             node.ctx, node.fn_cls, node.out_meta, node.index_of_output = ctx, cls, out_meta, i
             node.in_shapes = tuple(tuple(t.shape) if t is not None else () for t in tensor_args)
             node.versions = tuple(t._version[0] if t is not None else 0 for t in saved)
@@ -137,8 +171,11 @@ class Function:
             o.grad_fn = node
             o.requires_grad = True
             results.append(o)
-        ctx._live_nodes = sum(1 for r in results if isinstance(r, Tensor) and isinstance(r.grad_fn, BackwardCFunction)
-                              and r.grad_fn.ctx is ctx)
+        own = {id(r): r.grad_fn for r in results
+               if isinstance(r, Tensor) and isinstance(r.grad_fn, BackwardCFunction) and r.grad_fn.ctx is ctx}
+        ctx._live_nodes = len(own)
+        if any(id(t) in own for t in saved):
+            ctx._saved = tuple(_SavedOutput(t, own[id(t)]) if id(t) in own else t for t in saved)
         return results[0] if single else tuple(results)
 
 
@@ -146,7 +183,7 @@ def _saved_tensors(self):
     if self._saved is None:
         raise RuntimeError("Trying to backward through the graph a second time (or directly access saved tensors "
                            "after they have already been freed). Specify retain_graph=True if you need to.")
-    return self._saved
+    return tuple(_unpack(t) for t in self._saved)
 
 
 FunctionCtx.saved_tensors = property(_saved_tensors)

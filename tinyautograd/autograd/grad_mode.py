@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
@@ -36,6 +37,9 @@ class _DecoratorContextManager:
         return super().__new__(cls)
 
     def __call__(self, func):
+        if inspect.isgeneratorfunction(func):
+            return _wrap_generator(self, func)
+
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             with self.clone():
@@ -44,6 +48,35 @@ class _DecoratorContextManager:
 
     def clone(self):
         return type(self)()
+
+
+def _wrap_generator(manager: _DecoratorContextManager, func):
+    """A decorated generator runs each of its steps inside the mode, and the caller's code between steps outside it
+    (as torch does)."""
+
+    @functools.wraps(func)
+    def generator(*args, **kwargs):
+        gen = func(*args, **kwargs)
+        try:
+            with manager.clone():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with manager.clone():
+                        gen.close()
+                    raise
+                except BaseException as error:  # thrown in by the caller: delivered inside the mode
+                    with manager.clone():
+                        response = gen.throw(error)
+                else:
+                    with manager.clone():
+                        response = gen.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return generator
 
 
 class no_grad(_DecoratorContextManager):
