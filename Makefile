@@ -3,6 +3,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CONSTRAINTS := constraints-ci.txt
+# One BLAS thread per process by default: on small machines NumPy's and torch's thread pools otherwise fight over
+# the cores and make small matrix work many times slower. Override with `make test OMP_NUM_THREADS=2`.
+OMP_NUM_THREADS ?= 1
+export OMP_NUM_THREADS
+export OPENBLAS_NUM_THREADS ?= $(OMP_NUM_THREADS)
+export MKL_NUM_THREADS ?= $(OMP_NUM_THREADS)
 
 .PHONY: demo test tutorials bench gpu-check clean
 

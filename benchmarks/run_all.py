@@ -17,7 +17,7 @@ from pathlib import Path
 from _common import Row, print_table, read_json
 
 HERE = Path(__file__).resolve().parent
-CPU_SCRIPTS = ("core.py", "training.py")
+CPU_SCRIPTS = ("core.py", "training.py", "epoch.py")
 THREAD_COUNTS = (1, 2)
 
 
