@@ -71,6 +71,9 @@ class BackwardCFunction(Node):
                 raise TypeError(f"{self.fn_cls.__name__}.backward must return Tensors or None, got "
                                 f"{type(r).__name__} for input {i}")
             shape = self.in_shapes[i]
+            if tuple(r.shape) != shape and _sums_to(tuple(r.shape), shape):
+                # torch sums a gradient that broadcasts over the input back down to the input's shape
+                r = ns_sum_to(r, shape)
             if tuple(r.shape) != shape:
                 raise RuntimeError(f"Function {self.fn_cls.__name__}Backward returned an invalid gradient at index {i}"
                                    f" - got {list(r.shape)} but expected shape compatible with {list(shape)}")
@@ -188,3 +191,17 @@ def _saved_tensors(self):
 
 FunctionCtx.saved_tensors = property(_saved_tensors)
 FunctionCtx.saved_variables = property(_saved_tensors)
+
+
+def _sums_to(gshape: tuple, shape: tuple) -> bool:
+    """Whether ``shape`` broadcasts to ``gshape`` (so a gradient of ``gshape`` can be summed down to it)."""
+    if len(shape) > len(gshape):
+        return False
+    lead = len(gshape) - len(shape)
+    return all(s == 1 or s == gs for s, gs in zip(shape, gshape[lead:]))
+
+
+def ns_sum_to(r, shape: tuple):
+    from .namespace import tensor_namespace
+
+    return tensor_namespace.sum_to(r, shape)
