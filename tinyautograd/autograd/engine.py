@@ -17,6 +17,12 @@ import traceback
 import weakref
 
 from ..backend import array_module
+
+
+def _namespace_for(g, create_graph):
+    from .namespace import namespace_for
+
+    return namespace_for(g, create_graph)
 from .grad_mode import state as _grad_state
 
 anomaly_traces: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -198,14 +204,17 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
     if len(heap) == 1:
         direct = heap.pop()[1]
     try:
-        while True:
+        if capture is None and not anomaly and not create_graph:
+            _replay_first_order(direct, heap, pending, leaf_grads, ns, ns_type, retain_graph, Tensor)
+            direct = None
+            heap = ()
+            pending = {}
+        while direct is not None or heap:
             if direct is not None:
                 node = direct
                 direct = None
-            elif heap:
-                node = heappop(heap)[1]
             else:
-                break
+                node = heappop(heap)[1]
             g = pending.pop(node)
             if not create_graph and type(g) is not ns_type:
                 # a graph can cross devices (.to / .cuda): the array module follows the gradient
@@ -272,6 +281,53 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
             g = _run_pre_hooks(acc, g, ns, Tensor)
         _accumulate_into(leaf, g, create_graph, Tensor)
     return None
+
+
+def _replay_first_order(direct, heap, pending, leaf_grads, ns, ns_type, retain_graph, Tensor) -> None:
+    """The common ``loss.backward()`` loop: raw arrays, no captured inputs, no anomaly checks. The gradient of a
+    node taken straight from its predecessor (a chain) stays in a local instead of the pending dict."""
+    heappush, heappop = heapq.heappush, heapq.heappop
+    direct_g = pending.pop(direct) if direct is not None else None
+    while True:
+        if direct is not None:
+            node, g = direct, direct_g
+            direct = None
+        elif heap:
+            node = heappop(heap)[1]
+            g = pending.pop(node)
+        else:
+            return
+        if type(g) is not ns_type:
+            # a graph can cross devices (.to / .cuda): the array module follows the gradient
+            ns = _namespace_for(g, False)
+            ns_type = type(g)
+        hooks = node.hooks
+        if hooks is not None:
+            g = _run_pre_hooks(node, g, ns, Tensor)
+        out_grads = node.backward(ns, g)
+        if not retain_graph:
+            node.release()
+        if hooks is not None:
+            _run_post_hooks(node, out_grads, g, ns, Tensor)
+        for nxt, ng in zip(node.next_nodes, out_grads):
+            if nxt is None or ng is None:
+                continue
+            if nxt.seq < 0:
+                prev = leaf_grads.get(nxt)
+                leaf_grads[nxt] = ng if prev is None else prev + ng
+            elif nxt is direct:
+                direct_g = direct_g + ng
+            elif nxt in pending:
+                pending[nxt] = pending[nxt] + ng
+            elif direct is None and not heap:
+                direct, direct_g = nxt, ng
+            else:
+                if direct is not None:
+                    pending[direct] = direct_g
+                    heappush(heap, (-direct.seq, direct))
+                    direct = None
+                pending[nxt] = ng
+                heappush(heap, (-nxt.seq, nxt))
 
 
 _tensor_cls: list = [None]
