@@ -75,6 +75,19 @@ def add(input, other, *, alpha=1, out=None) -> Tensor:
             fn = input.grad_fn
             return wrap(y, AddScalarBackward((fn if fn is not None else input._accumulator(),)))
         return wrap(y)
+    if other.__class__ is Tensor and input.__class__ is Tensor and alpha == 1 and out is None:
+        ad, bd = input._data, other._data
+        if ad.dtype is bd.dtype and ad.shape == bd.shape and ad.__class__ is _ndarray and bd.__class__ is _ndarray:
+            # two same-shaped cpu tensors of one dtype: no promotion, no broadcasting bookkeeping
+            y = ad + bd
+            if grad_state.enabled and (input.requires_grad or other.requires_grad):
+                fa, fb = input.grad_fn, other.grad_fn
+                node = AddBackward0((
+                    (fa if fa is not None else input._accumulator()) if input.requires_grad else None,
+                    (fb if fb is not None else other._accumulator()) if other.requires_grad else None))
+                node.alpha = 1
+                return wrap(y, node)
+            return wrap(y)
     a, b, ta, tb = binary_operands(input, other, "add")
     if alpha != 1:
         b = b * alpha
@@ -131,10 +144,9 @@ class SubScalarBackward(Node):
 
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
     """``input - alpha * other`` (``torch.sub``)."""
-    if isinstance(input, Tensor) and input._data.dtype.kind == "b" and isinstance(other, Tensor) \
-            and other._data.dtype.kind == "b":
-        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
-                           "Use the `^` or `logical_xor()` operator instead.")
+    if _is_bool(input) or _is_bool(other):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
+                           "to invert a mask, use the `~` or `logical_not()` operator instead.")
     a, b, ta, tb = binary_operands(input, other, "sub")
     if alpha != 1:
         b = b * alpha
@@ -146,7 +158,23 @@ def sub(input, other, *, alpha=1, out=None) -> Tensor:
     return res if out is None else _write_out(out, res)
 
 
+def _is_bool(x) -> bool:
+    """A bool tensor or a Python bool (torch refuses both in subtraction)."""
+    return x.__class__ is bool or (isinstance(x, Tensor) and x._data.dtype.kind == "b")
+
+
+def _refuse_bool_result(a, b, kernel: str) -> None:
+    """torch has no bool kernel for floor/trunc division, remainder and tensor powers: refuse as it does."""
+    if getattr(a, "dtype", None) is not None and a.dtype.kind == "b" or a.__class__ is bool:
+        if getattr(b, "dtype", None) is not None and b.dtype.kind == "b" or b.__class__ is bool:
+            raise RuntimeError(f'"{kernel}" not implemented for \'Bool\' (convert the operands with .int() or '
+                               '.float() first)')
+
+
 def rsub(input, other, *, alpha=1) -> Tensor:
+    if _is_bool(input) or _is_bool(other):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
+                           "to invert a mask, use the `~` or `logical_not()` operator instead.")
     return sub(other, input, alpha=alpha) if isinstance(other, Tensor) else _rsub_scalar(input, other)
 
 
@@ -161,10 +189,13 @@ class MulBackward0(Node):
 
     def backward(self, ns, g):
         a, b = ns.saved(self)
+        na, nb = self.next_nodes
+        ga = g * b if na is not None else None
+        gb = g * a if nb is not None else None
         if self.shapes is None:
-            return g * b, g * a
+            return ga, gb
         sa, sb = self.shapes
-        return ns.sum_to(g * b, sa), ns.sum_to(g * a, sb)
+        return (ns.sum_to(ga, sa) if ga is not None else None), (ns.sum_to(gb, sb) if gb is not None else None)
 
 
 class MulScalarBackward(Node):
@@ -187,6 +218,19 @@ def mul(input, other, *, out=None) -> Tensor:
             node.scalar = other
             return wrap(y, node)
         return wrap(y)
+    if other.__class__ is Tensor and input.__class__ is Tensor and out is None:
+        ad, bd = input._data, other._data
+        if ad.dtype is bd.dtype and ad.shape == bd.shape and ad.__class__ is _ndarray and bd.__class__ is _ndarray:
+            y = ad * bd
+            if grad_state.enabled and (input.requires_grad or other.requires_grad):
+                fa, fb = input.grad_fn, other.grad_fn
+                node = MulBackward0((
+                    (fa if fa is not None else input._accumulator()) if input.requires_grad else None,
+                    (fb if fb is not None else other._accumulator()) if other.requires_grad else None))
+                node.saved = (input, other)
+                node.versions = (input._version[0], other._version[0])
+                return wrap(y, node)
+            return wrap(y)
     a, b, ta, tb = binary_operands(input, other, "mul")
     try:
         y = a * b
@@ -252,6 +296,7 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
             raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                              f"'{rounding_mode}'")
         a, b, ta, tb = binary_operands(input, other, "div")
+        _refuse_bool_result(a, b, "div_floor" if rounding_mode == "floor" else "div_trunc")
         xp = xp_of(a if ta is not None else b)
         with np.errstate(divide="ignore", invalid="ignore"):
             y = xp.floor_divide(a, b) if rounding_mode == "floor" else xp.trunc(xp.true_divide(a, b))
@@ -387,6 +432,7 @@ class RemainderScalarBackward(Node):
 def remainder(input, other, *, out=None) -> Tensor:
     """Python-style modulus, the sign of the divisor (``torch.remainder`` / ``%``)."""
     a, b, ta, tb = binary_operands(input, other, "remainder")
+    _refuse_bool_result(a, b, "remainder")
     xp = xp_of(a if ta is not None else b)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = xp.asarray(xp.remainder(a, b))
@@ -476,6 +522,11 @@ def pow(input, exponent, *, out=None) -> Tensor:
     a, b, ta, tb = binary_operands(input, exponent, "pow")
     if tb is None and isinstance(b, int) and b < 0 and a.dtype.kind in "iub":
         raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
+    if tb is None and b.__class__ is bool and a.dtype.kind == "b":
+        # torch keeps bool ** bool-scalar bool: x ** True is x, x ** False is all True
+        return wrap(a.copy() if b else xp_of(a).ones_like(a))
+    if tb is not None:
+        _refuse_bool_result(a, b, "pow")
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
             if tb is None and b == 2:
@@ -512,6 +563,7 @@ def _rpow(base, t: Tensor) -> Tensor:
         return pow(base, t)
     if not isinstance(base, (int, float, bool)):
         return pow(as_tensor_arg(base, t, "pow"), t)
+    _refuse_bool_result(base, t._data, "pow")
     d = t._data if (t._data.dtype.kind == "f" or isinstance(base, int)) else _float_data(t._data)
     if isinstance(base, float):
         d = _float_data(d)
@@ -590,8 +642,8 @@ _EXP_SAFE = {np.dtype(np.float16): -11.0, np.dtype(np.float32): -88.0, np.dtype(
 
 
 def _sigmoid_fwd(xp, d):
-    if d.size and float(d.min()) > _EXP_SAFE[d.dtype]:
-        # no exp(-x) can overflow: the short formula, in place
+    if d.ndim and d.size and float(d.min()) > _EXP_SAFE[d.dtype]:
+        # no exp(-x) can overflow: the short formula, in place (a 0-d exp gives a NumPy scalar: no out=)
         e = xp.exp(-d)
         e += 1
         return xp.reciprocal(e, out=e)
@@ -827,7 +879,7 @@ def where(condition, input=None, other=None, *, out=None):
     xp = xp_of(cd)
     try:
         y = xp.where(cd, a, b)
-    except ValueError as e:
+    except ValueError:
         raise RuntimeError(f"where: condition {list(cd.shape)}, input {list(getattr(a, 'shape', ()))} and other "
                            f"{list(getattr(b, 'shape', ()))} cannot be broadcast together") from None
     if y.dtype != (a.dtype if ta is not None else b.dtype):
