@@ -258,8 +258,6 @@ def test_derivatives_of_x_to_the_fourth_up_to_the_fourth(x0) -> None:
     assert ours[2].item() == pytest.approx(24 * x0)
 
 
-@pytest.mark.xfail(strict=True, reason="ops/elementwise.PowBackward0 drops the pow(x, 1) that torch records when "
-                                       "create_graph=True (reported to the lead); remove this mark once fixed")
 def test_fifth_derivative_of_x_to_the_fourth_is_a_zero_like_torch() -> None:
     def scenario(lib):
         x = lib.tensor(1.5, requires_grad=True)
@@ -916,10 +914,56 @@ def _view_after_base_update(lib, x, w):
     return (v * v).sum()
 
 
-@pytest.mark.xfail(strict=True, reason="ops/: a view keeps its old history after its base is modified in place "
-                                       "(silently wrong gradients; reported to the lead); remove this mark once fixed")
 def test_view_sees_the_history_of_an_in_place_update_of_its_base() -> None:
     assert_grads_equal(_run_in_place(_view_after_base_update, ta), _run_in_place(_view_after_base_update, torch))
+
+
+def _sibling_view_after_view_update(lib, x, w):
+    y = x * 1
+    row, col = y[0], y.t()[1]
+    y[1].mul_(w[0])  # an update through one view reaches its siblings
+    return (row * col * w[1]).sum()
+
+
+def _view_of_view_after_base_update(lib, x, w):
+    y = x * 1
+    inner = y[:, 0][1:]
+    flat = y.view(4)
+    y.add_(x * w)
+    return (inner * flat[2] * 3).sum()
+
+
+def _view_of_a_constant_base(lib, x, w):
+    y = lib.zeros(2, 2)
+    v = y[0]
+    y.add_(x * w)  # the base gains a history only now: the view must follow it
+    return (v * v).sum()
+
+
+def _two_updates_seen_by_a_view(lib, x, w):
+    y = x * 1
+    v = y[:, 1]
+    y.mul_(w)
+    y[0].exp_()
+    return (v * x[0]).sum()
+
+
+@pytest.mark.parametrize("make", [_sibling_view_after_view_update, _view_of_view_after_base_update,
+                                  _view_of_a_constant_base, _two_updates_seen_by_a_view],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_every_live_view_follows_in_place_updates(make) -> None:
+    assert_grads_equal(_run_in_place(make, ta), _run_in_place(make, torch))
+
+
+def test_double_backward_through_views_of_an_in_place_update() -> None:
+    def scenario(lib):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=lib.float64, requires_grad=True)
+        y = x * 1
+        col = y.t()[0]
+        y[1].mul_(x[0])
+        (g,) = lib.autograd.grad((col ** 3).sum() + (y ** 2).sum(), x, create_graph=True)
+        return [g, *lib.autograd.grad((g * g).sum(), x)]
+    assert_grads_equal(*both(scenario))
 
 
 # -- gradcheck -----------------------------------------------------------------------------------------------------

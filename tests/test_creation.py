@@ -654,8 +654,6 @@ def test_subtracting_bools_raises_like_torch() -> None:
         ta.tensor([True]) - ta.tensor([False])
 
 
-@pytest.mark.xfail(strict=True, reason="ops/elementwise.sub: torch refuses a bool operand on either side of `-` "
-                                       "(reported to the lead); remove this mark once sub raises")
 @pytest.mark.parametrize("make", [lambda lib: lib.tensor([True]) - lib.tensor([1]),
                                   lambda lib: lib.tensor([1.0]) - lib.tensor([True]),
                                   lambda lib: lib.tensor([True]) - 2, lambda lib: lib.tensor([2]) - True,

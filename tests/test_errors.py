@@ -113,8 +113,6 @@ def test_broadcasting_mismatch_while_recording() -> None:
     raises_like_torch(make, RuntimeError, r"\[2, 3\]", r"\[4\]")
 
 
-@pytest.mark.xfail(strict=True, reason="ops/: NumPy's ValueError escapes from these ops when shapes do not "
-                                       "broadcast (reported to the lead)")
 @pytest.mark.parametrize("make", [lambda lib: lib.ones(2, 3).add_(lib.ones(4)),
                                   lambda lib: lib.ones(2, 3).masked_fill(lib.ones(4) > 0, 0.0),
                                   lambda lib: lib.ones(2, 3) % lib.ones(4), lambda lib: lib.ones(2, 3) // lib.ones(4),
@@ -160,19 +158,28 @@ def test_matmul_dtype_mismatch() -> None:
                       "float32", "float64")
 
 
-@pytest.mark.xfail(strict=True, reason="ops/linalg: the 1-D matmul/dot message prints '{a.shape[0]}' literally "
-                                       "(a missing f-string prefix; reported to the lead)")
 def test_vector_dot_mismatch_names_both_lengths() -> None:
     raises_like_torch(lambda lib: lib.ones(3) @ lib.ones(4), RuntimeError, "3 and 4")
 
 
-@pytest.mark.xfail(strict=True, reason="ops/shape.cat: a size mismatch surfaces as an unrelated 'eq: ... cannot be "
-                                       "broadcast' error (reported to the lead)")
 @pytest.mark.parametrize("dim", [0, 1])
 def test_cat_shape_mismatch(dim) -> None:
     def make(lib):
         return lib.cat([lib.ones(2, 3), lib.ones(4, 5)], dim)
     raises_like_torch(make, RuntimeError, "cat", "Sizes of tensors must match", r"\[2, 3\]|\b3\b", r"\[4, 5\]|\b5\b")
+
+
+def test_cat_of_nothing_is_a_value_error() -> None:
+    raises_like_torch(lambda lib: lib.cat([]), ValueError, "non-empty")
+
+
+@pytest.mark.parametrize("args, error, fragment", [((0, 2, 3), RuntimeError, "exceeds dimension size"),
+                                                   ((0, 5, 1), IndexError, "start out of range"),
+                                                   ((0, -4, 1), IndexError, "start out of range"),
+                                                   ((0, 0, -1), RuntimeError, "non-negative"),
+                                                   ((2, 0, 1), IndexError, "out of range")], ids=repr)
+def test_narrow_out_of_range(args, error, fragment) -> None:
+    raises_like_torch(lambda lib: lib.ones(3).narrow(*args), error, fragment)
 
 
 def test_cat_dimension_count_mismatch() -> None:

@@ -106,8 +106,9 @@ Tensor.__xor__ = E.bitwise_xor
 Tensor.__rand__ = _swap(E.bitwise_and)
 Tensor.__ror__ = _swap(E.bitwise_or)
 Tensor.__rxor__ = _swap(E.bitwise_xor)
-Tensor.__eq__ = E.eq
-Tensor.__ne__ = E.ne
+# torch: comparing with None is plain identity (False / True), not an elementwise op
+Tensor.__eq__ = lambda self, other: False if other is None else E.eq(self, other)
+Tensor.__ne__ = lambda self, other: True if other is None else E.ne(self, other)
 Tensor.__lt__ = E.lt
 Tensor.__le__ = E.le
 Tensor.__gt__ = E.gt

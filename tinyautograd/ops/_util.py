@@ -96,6 +96,22 @@ def binary_operands(a, b, op: str):
     raise TypeError(f"{op}: expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
 
 
+_RELABELED: dict = {}
+
+
+def relabel(t: Tensor, label: str) -> Tensor:
+    """Give ``t``'s node torch's name for the composite op that produced it (``stack`` records a cat, torch calls
+    it StackBackward0): the node's class becomes a same-layout subclass whose ``name()`` is ``label``."""
+    node = t.grad_fn
+    if node is not None:
+        key = (node.__class__, label)
+        cls = _RELABELED.get(key)
+        if cls is None:
+            cls = _RELABELED[key] = type(label, (node.__class__,), {"__slots__": (), "name": lambda self: label})
+        node.__class__ = cls
+    return t
+
+
 def broadcast_error(op: str, a, b, err: Exception) -> RuntimeError:
     sa = list(getattr(a, "shape", ()))
     sb = list(getattr(b, "shape", ()))

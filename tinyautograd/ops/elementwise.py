@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _dtype
 from ..autograd.engine import Node
-from ._util import (binary_operands, broadcast_error, edge, grad_state, wrap, xp_of, as_tensor_arg)
+from ._util import (binary_operands, broadcast_error, edge, grad_state, relabel, wrap, xp_of, as_tensor_arg)
 from ..tensor import Tensor
 
 _default_float = _dtype.get_default_dtype
@@ -145,8 +145,7 @@ class SubScalarBackward(Node):
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
     """``input - alpha * other`` (``torch.sub``)."""
     if _is_bool(input) or _is_bool(other):
-        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
-                           "to invert a mask, use the `~` or `logical_not()` operator instead.")
+        raise _bool_sub_error(input, other)
     a, b, ta, tb = binary_operands(input, other, "sub")
     if alpha != 1:
         b = b * alpha
@@ -163,6 +162,15 @@ def _is_bool(x) -> bool:
     return x.__class__ is bool or (isinstance(x, Tensor) and x._data.dtype.kind == "b")
 
 
+def _bool_sub_error(input, other) -> RuntimeError:
+    """torch's refusal of ``-`` with a bool operand: two bools point to xor, one bool to logical_not."""
+    if _is_bool(input) and _is_bool(other):
+        return RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                            "`logical_xor()` operator instead.")
+    return RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
+                        "to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
 def _refuse_bool_result(a, b, kernel: str) -> None:
     """torch has no bool kernel for floor/trunc division, remainder and tensor powers: refuse as it does."""
     if getattr(a, "dtype", None) is not None and a.dtype.kind == "b" or a.__class__ is bool:
@@ -173,8 +181,7 @@ def _refuse_bool_result(a, b, kernel: str) -> None:
 
 def rsub(input, other, *, alpha=1) -> Tensor:
     if _is_bool(input) or _is_bool(other):
-        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
-                           "to invert a mask, use the `~` or `logical_not()` operator instead.")
+        raise _bool_sub_error(input, other)
     return sub(other, input, alpha=alpha) if isinstance(other, Tensor) else _rsub_scalar(input, other)
 
 
@@ -298,8 +305,11 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
         a, b, ta, tb = binary_operands(input, other, "div")
         _refuse_bool_result(a, b, "div_floor" if rounding_mode == "floor" else "div_trunc")
         xp = xp_of(a if ta is not None else b)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = xp.floor_divide(a, b) if rounding_mode == "floor" else xp.trunc(xp.true_divide(a, b))
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y = xp.floor_divide(a, b) if rounding_mode == "floor" else xp.trunc(xp.true_divide(a, b))
+        except ValueError as e:
+            raise broadcast_error("div", a, b, e) from None
         if y.dtype != (a.dtype if ta is not None else b.dtype) and not isinstance(b, float):
             y = y.astype(a.dtype if ta is not None else b.dtype)
         y = xp.asarray(y)
@@ -434,8 +444,11 @@ def remainder(input, other, *, out=None) -> Tensor:
     a, b, ta, tb = binary_operands(input, other, "remainder")
     _refuse_bool_result(a, b, "remainder")
     xp = xp_of(a if ta is not None else b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = xp.asarray(xp.remainder(a, b))
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = xp.asarray(xp.remainder(a, b))
+    except ValueError as e:
+        raise broadcast_error("remainder", a, b, e) from None
     if grad_state.enabled and ((ta is not None and ta.requires_grad) or (tb is not None and tb.requires_grad)):
         if tb is None:
             node = RemainderScalarBackward((edge(ta),))
@@ -459,7 +472,10 @@ fmod_np = np.fmod
 def fmod(input, other) -> Tensor:
     """C-style remainder, the sign of the dividend; gradient 1 with respect to ``input``."""
     a, b, ta, tb = binary_operands(input, other, "fmod")
-    y = xp_of(a).fmod(a, b)
+    try:
+        y = xp_of(a).fmod(a, b)
+    except ValueError as e:
+        raise broadcast_error("fmod", a, b, e) from None
     if grad_state.enabled and ta is not None and ta.requires_grad:
         node = RemainderScalarBackward((edge(ta),) if tb is None else (edge(ta), None))
         if tb is not None and a.shape != y.shape:
@@ -475,6 +491,12 @@ class PowBackward0(Node):
     def backward(self, ns, g):
         (x,) = ns.saved(self)
         c = self.exponent
+        if ns.create_graph:
+            # torch records pow(x, c - 1) for every c != 0 (so x ** 1 still leads back to x) and a
+            # history-free zero for c == 0
+            if c == 0:
+                return (ns.const(xp_of(g._data).zeros_like(g._data)),)
+            return (g * (c * x ** (c - 1)),)
         if c == 0:
             return (g * 0,)
         if c == 2:
@@ -512,7 +534,7 @@ class RpowBackward(Node):
         return (g * ns.out(self) * self.log_base,)
 
     def name(self) -> str:
-        return "PowBackward1"
+        return "PowBackward2"
 
 
 def pow(input, exponent, *, out=None) -> Tensor:
@@ -681,6 +703,7 @@ relu, ReluBackward0 = _make_unary("relu", lambda xp, d: xp.maximum(d, 0), lambda
                                   float_only=False)
 square, SquareBackward0 = _make_unary("square", lambda xp, d: d * d, lambda ns, g, x, y: g * (2 * x), "input",
                                       float_only=False)
+SquareBackward0.name = lambda self: "PowBackward0"  # torch computes square as pow(x, 2)
 reciprocal, ReciprocalBackward0 = _make_unary("reciprocal", lambda xp, d: 1 / d, lambda ns, g, x, y: -g * (y * y),
                                               "output")
 abs, AbsBackward0 = _make_unary("abs", lambda xp, d: xp.abs(d), lambda ns, g, x, y: g * ns.sign(x), "input",
@@ -902,16 +925,20 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     if not isinstance(mask, Tensor) or mask._data.dtype.kind != "b":
         raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype "
                            f"{getattr(mask, 'dtype', type(mask).__name__)}")
-    if tuple(np.broadcast_shapes(mask._data.shape, input._data.shape)) != input._data.shape:
+    try:
+        fits = tuple(np.broadcast_shapes(mask._data.shape, input._data.shape)) == input._data.shape
+    except ValueError:
+        fits = False
+    if not fits:
         raise RuntimeError(f"masked_fill: the mask of shape {list(mask.shape)} must broadcast to the input's shape "
                            f"{list(input.shape)}")
     if isinstance(value, Tensor):
         if value._data.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value._data.ndim} dimension(s).")
-        return where(mask, value.to(input.dtype), input)
+        return relabel(where(mask, value.to(input.dtype), input), "MaskedFillBackward0")
     fill = wrap(xp_of(input._data).asarray(value, dtype=input._data.dtype))
-    return where(mask, fill, input)
+    return relabel(where(mask, fill, input), "MaskedFillBackward0")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -951,7 +978,11 @@ def _bitwise(ufunc_name: str, op: str):
         dt = a.dtype if ta is not None else b.dtype
         if dt.kind == "f":
             raise TypeError(f"{op}: bitwise operations are only defined for integer and bool tensors, got {dt}")
-        return wrap(xp_of(a if ta is not None else b).asarray(getattr(np, ufunc_name)(a, b)))
+        try:
+            y = getattr(np, ufunc_name)(a, b)
+        except ValueError as e:
+            raise broadcast_error(op, a, b, e) from None
+        return wrap(xp_of(a if ta is not None else b).asarray(y))
 
     fn.__name__ = fn.__qualname__ = op
     return fn
@@ -999,7 +1030,11 @@ def signbit(input: Tensor) -> Tensor:
 
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
     a, b, _, _ = binary_operands(input, other, "isclose")
-    return wrap(xp_of(a).asarray(xp_of(a).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+    try:
+        y = xp_of(a).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    except ValueError as e:
+        raise broadcast_error("isclose", a, b, e) from None
+    return wrap(xp_of(a).asarray(y))
 
 
 def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):

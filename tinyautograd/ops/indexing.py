@@ -5,12 +5,13 @@ import numpy as np
 
 from .. import _dtype
 from ..autograd.engine import Node
-from ._util import edge, grad_state, wrap, wrap_dim, xp_of, binary_operands
+from ._util import edge, grad_state, relabel, wrap, wrap_dim, xp_of, binary_operands
 from ..tensor import Tensor
-from .shape import _as_view
+from .shape import _as_view, _live_views
 from ..autograd.namespace import sparse_grid
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
+_FULL = slice(None)
 
 
 def _convert_index(index, d, op: str = "index"):
@@ -42,6 +43,8 @@ def _convert_index(index, d, op: str = "index"):
             basic = False
         elif isinstance(i, (list, np.ndarray)) or hasattr(i, "__cuda_array_interface__"):
             a = xp_of(d).asarray(i)
+            if a.size == 0 and a.dtype.kind == "f":
+                a = a.astype(np.int64)  # ``x[[]]`` selects nothing, as in torch
             if a.dtype.kind == "f":
                 raise IndexError(f"{op}: tensors used as indices must be long, int, byte or bool tensors")
             if a.dtype.kind == "O":
@@ -61,7 +64,18 @@ class IndexBackward0(Node):
         return (ns.index_put_acc(self.in_shape, self.index, g, unique=self.basic),)
 
     def name(self) -> str:
-        return "SliceBackward0" if self.basic else "IndexBackward0"
+        if not self.basic:
+            return "IndexBackward0"
+        # torch applies a basic index one part at a time and names the node after the last part that did
+        # something (a full ``:`` does nothing)
+        for i in reversed(self.index):
+            if i.__class__ is int:
+                return "SelectBackward0"
+            if i is None:
+                return "UnsqueezeBackward0"
+            if i.__class__ is slice and i != _FULL:
+                return "SliceBackward0"
+        return "SliceBackward0" if any(i.__class__ is slice for i in self.index) else "AliasBackward0"
 
 
 def getitem(input: Tensor, index) -> Tensor:
@@ -114,6 +128,11 @@ class IndexPutBackward0(Node):
             return g, gv
         keep = ns.index_put_acc(tuple(g.shape), self.index, ns.getitem(g, self.index), unique=True)
         return g - keep, gv
+
+    def name(self) -> str:
+        # torch writes a basic index through a view (an in-place copy on it: CopySlices)
+        basic = all(i is None or i is Ellipsis or i.__class__ is int or i.__class__ is slice for i in self.index)
+        return "CopySlices" if basic and not self.accumulate else "IndexPutBackward0"
 
 
 def setitem(self: Tensor, index, value) -> None:
@@ -197,13 +216,29 @@ def _rebase(t: Tensor, node: Node) -> None:
         base.grad_fn = cs
         base.requires_grad = True
         # the view's own history now starts from the updated base
-        vnode = _ViewOfBase((cs,))
-        vnode.view_fn = view_fn
-        t.grad_fn = vnode
+        t.grad_fn = _view_of_base(cs, view_fn, base._data.shape)
+    else:
+        base = t
+    views = _live_views(base)
+    if views:
+        # every other live view sees the new values, so its history must start from the base's new history too
+        shape = base._data.shape
+        for v in views:
+            if v is not t and v._view is not None and v._view[0] is base:
+                v.grad_fn = _view_of_base(base.grad_fn, v._view[1], shape)
+                v.requires_grad = True
+
+
+def _view_of_base(base_node: Node, view_fn, base_shape: tuple) -> Node:
+    vnode = _ViewOfBase((base_node,))
+    vnode.view_fn, vnode.base_shape = view_fn, base_shape
+    return vnode
 
 
 class _ViewOfBase(Node):
-    __slots__ = ("view_fn",)
+    """A view's history after an in-place op on its base: the view function replayed on the base's new history
+    (the gradient is scattered into zeros of the base's shape)."""
+    __slots__ = ("view_fn", "base_shape")
 
     def backward(self, ns, g):
         return (_region_to_base(ns, self, g),)
@@ -213,11 +248,15 @@ class _ViewOfBase(Node):
 
 
 def _region_to_base(ns, node, g):
-    base_node = node.next_nodes[0]
-    shape = base_node.base_shape
+    shape = node.base_shape
     if ns.create_graph:
-        raise RuntimeError("create_graph=True through a view that was modified in place is not supported: use "
-                           "out-of-place ops (or clone() the view) when you need higher-order gradients")
+        # the scatter is the adjoint of the (linear) view function: differentiate it, recording, at zeros
+        from ..autograd import grad
+
+        zero = wrap(xp_of(g._data).zeros(shape, dtype=g._data.dtype))
+        zero.requires_grad = True
+        (out,) = grad(node.view_fn(ns, zero), zero, grad_outputs=g, create_graph=True)
+        return out
     out = ns.xp.zeros(shape, dtype=g.dtype)
     node.view_fn(ns, out)[...] = g
     return out
@@ -238,11 +277,24 @@ def inplace_result(self: Tensor, result: Tensor, op: str) -> Tensor:
     recording = result.requires_grad and grad_state.enabled
     if recording:
         _check_inplace(self, op)
+        _save_original(self, result.grad_fn)
     d[...] = r
     self._version[0] += 1
     if recording:
         _rebase(self, result.grad_fn)
     return self
+
+
+def _save_original(self: Tensor, node: Node) -> None:
+    """The op that computed the in-place result may have saved ``self`` (``z.mul_(y)`` needs the old z): give it a
+    copy of the value before the write, with the history it had then, as torch saves the original self."""
+    saved = node.saved if node is not None else None
+    if not saved or not any(t is self for t in saved):
+        return
+    snapshot = wrap(self._data.copy(), self.grad_fn)
+    snapshot.requires_grad = self.requires_grad
+    node.saved = tuple(snapshot if t is self else t for t in saved)
+    node.versions = tuple(0 if t is self else v for t, v in zip(saved, node.versions))
 
 
 # -- gather / scatter ---------------------------------------------------------------------------------------------
@@ -308,10 +360,18 @@ class ScatterAddAlongBackward(Node):
 
     def backward(self, ns, g):
         idx = self.index if not ns.create_graph else ns.const(self.index)
-        return (ns.take_along(g, idx, self.axis),)
+        return (ns.take_along(_index_block(ns, g, self.index.shape, self.axis), idx, self.axis),)
 
     def name(self) -> str:
         return "ScatterAddBackward0"
+
+
+def _index_block(ns, g, index_shape: tuple, axis: int):
+    """The leading block of ``g`` an index of ``index_shape`` addresses (gather/scatter allow an index smaller
+    than the tensor in the dims other than ``axis``)."""
+    if all(i == axis or s == n for i, (s, n) in enumerate(zip(index_shape, g.shape))):
+        return g
+    return ns.getitem(g, tuple(slice(0, s) if i != axis else slice(None) for i, s in enumerate(index_shape)))
 
 
 def scatter_add_along(shape: tuple, index, src: Tensor, axis: int) -> Tensor:
@@ -333,10 +393,12 @@ class ScatterBackward0(Node):
 
     def backward(self, ns, g):
         idx = self.index if not ns.create_graph else ns.const(self.index)
-        gsrc = ns.take_along(g, idx, self.axis) if self.src_shape is not None else None
+        # the index may be smaller than the input in the other dims: only that block was scattered into
+        g_block = _index_block(ns, g, self.index.shape, self.axis)
+        gsrc = ns.take_along(g_block, idx, self.axis) if self.src_shape is not None else None
         if self.add:
             return g, gsrc
-        hit = ns.scatter_add_along(tuple(g.shape), idx, ns.take_along(g, idx, self.axis) * 0 + 1, self.axis)
+        hit = ns.scatter_add_along(tuple(g.shape), idx, ns.take_along(g_block, idx, self.axis) * 0 + 1, self.axis)
         return g * (hit == 0), gsrc
 
     def name(self) -> str:
@@ -428,8 +490,8 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     if input._data.ndim == 0:
         from .shape import reshape
 
-        return reshape(getitem(reshape(input, (1,)), index.reshape(-1)), ())
-    return getitem(input, (slice(None),) * axis + (index.reshape(-1),))
+        return relabel(reshape(getitem(reshape(input, (1,)), index.reshape(-1)), ()), "IndexSelectBackward0")
+    return relabel(getitem(input, (slice(None),) * axis + (index.reshape(-1),)), "IndexSelectBackward0")
 
 
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype
-from ._util import grad_state, xp_of
+from ._util import broadcast_error, grad_state, xp_of
 from ..tensor import Tensor
 from . import elementwise as E
 from .indexing import inplace_result
@@ -26,9 +26,13 @@ def _direct(self: Tensor, ufunc, other, op: str) -> Tensor:
         ufunc(d, od, out=d, casting="same_kind")
     except TypeError:  # numpy's casting errors derive from TypeError
         raise RuntimeError(_cast_msg(op, od, self)) from None
-    except ValueError:
+    except ValueError as e:
+        try:
+            shape = np.broadcast_shapes(d.shape, getattr(od, "shape", ()))
+        except ValueError:
+            raise broadcast_error(op, d, od, e) from None
         raise RuntimeError(f"{op}: output with shape {list(d.shape)} doesn't match the broadcast shape "
-                           f"{list(np.broadcast_shapes(d.shape, getattr(od, 'shape', ())))}") from None
+                           f"{list(shape)}") from None
     self._version[0] += 1
     return self
 

@@ -6,7 +6,7 @@ import string
 import numpy as np
 
 from ..autograd.engine import Node
-from ._util import check_same_device, edge, grad_state, wrap, xp_of
+from ._util import check_same_device, edge, grad_state, relabel, wrap, xp_of
 from ..tensor import Tensor
 
 
@@ -28,6 +28,9 @@ class MatmulBackward0(Node):
     def backward(self, ns, g):
         a, b = ns.saved(self)
         a_shape, b_shape = self.a_shape, self.b_shape
+        if len(a_shape) == 1 and len(b_shape) == 1:
+            # a dot product: g is 0-d
+            return g * b, g * a
         if len(a_shape) == 1:
             a = ns.reshape(a, (1, a_shape[0]))
             g = ns.expand_dims(g, -2)
@@ -70,7 +73,7 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     if ka != kb:
         if a.ndim == 1 and b.ndim == 1:
             raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to "
-                               "have the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements "
+                               f"have the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements "
                                "respectively")
         ma = "x".join(map(str, a.shape if a.ndim == 2 else (int(np.prod(a.shape[:-1])), ka)))
         mb = "x".join(map(str, b.shape if b.ndim == 2 else (kb, int(np.prod(b.shape[:-2] + b.shape[-1:])))))
@@ -149,7 +152,7 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     prod = matmul(mat1, mat2)
     if alpha != 1:
         prod = prod * alpha
-    return prod + (input if beta == 1 else input * beta)
+    return relabel(prod + (input if beta == 1 else input * beta), "AddmmBackward0")
 
 
 # -- einsum ---------------------------------------------------------------------------------------------------------
@@ -217,19 +220,36 @@ class EinsumBackward(Node):
 
 
 def _expand_einsum_grad(ns, gi, target: str, spec: str, shape: tuple):
-    """From the gradient over ``target`` letters to the operand's ``spec`` (broadcast summed-out letters, put
-    diagonals back)."""
-    if len(set(spec)) != len(spec):
-        raise RuntimeError(f"einsum backward: repeated subscripts within one operand ('{spec}') are not supported "
-                           "for differentiation")
+    """From the gradient over ``target`` letters to the operand's ``spec``: broadcast the letters that were summed
+    out, and put a repeated letter's gradient back on its diagonal (zero off it)."""
     sizes = dict(zip(spec, shape))
-    full = target + "".join(c for c in spec if c not in target)
-    for c in spec:
+    unique = "".join(dict.fromkeys(spec))
+    full = target + "".join(c for c in unique if c not in target)
+    for c in unique:
         if c not in target:
             gi = ns.expand_dims(gi, -1)
     gi = ns.broadcast_to(gi, tuple(sizes[c] for c in full))
-    perm = tuple(full.index(c) for c in spec)
-    return ns.permute(gi, perm)
+    if full != unique:
+        gi = ns.permute(gi, tuple(full.index(c) for c in unique))
+    if unique == spec:
+        return gi
+    spare = iter(c for c in string.ascii_letters if c not in spec)
+    renamed, eyes, seen = [], [], set()
+    for c in spec:
+        if c in seen:
+            d = next(spare)
+            renamed.append(d)
+            eyes.append(c + d)
+        else:
+            seen.add(c)
+            renamed.append(c)
+    eq = ",".join([unique] + eyes) + "->" + "".join(renamed)
+    return ns.einsum(eq, gi, *[_identity(ns, gi, sizes[e[0]]) for e in eyes])
+
+
+def _identity(ns, like, n: int):
+    data = like._data if ns.create_graph else like
+    return ns.const(xp_of(data).eye(n, dtype=data.dtype))
 
 
 def einsum(equation: str, *operands) -> Tensor:

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import _dtype
 from ..autograd.engine import Node
-from ._util import edge, grad_state, normalize_dims, wrap, wrap_dim, xp_of
+from ._util import edge, grad_state, normalize_dims, relabel, wrap, wrap_dim, xp_of
 from ..tensor import Tensor
 
 _default_float = _dtype.get_default_dtype
@@ -32,7 +32,15 @@ class SumBackward(Node):
         return (_expand_back(ns, g, self.in_shape, self.axes, self.keepdim),)
 
     def name(self) -> str:
-        return "SumBackward0" if len(self.axes) == len(self.in_shape) and not self.keepdim else "SumBackward1"
+        return "SumBackward0"
+
+
+class SumBackward1(SumBackward):
+    """A sum over given dims (torch names it apart from the full ``sum()``)."""
+    __slots__ = ()
+
+    def name(self) -> str:
+        return "SumBackward1"
 
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -47,7 +55,7 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
     if type(y) is not type(d):
         y = xp_of(d).asarray(y)
     if grad_state.enabled and input.requires_grad:
-        node = SumBackward((edge(input),))
+        node = (SumBackward if dim is None else SumBackward1)((edge(input),))
         node.in_shape, node.axes, node.keepdim = d.shape, axes, keepdim
         return wrap(y, node)
     return wrap(y)
@@ -57,7 +65,9 @@ class MeanBackward(Node):
     __slots__ = ("in_shape", "axes", "keepdim", "count")
 
     def backward(self, ns, g):
-        return (_expand_back(ns, g / self.count, self.in_shape, self.axes, self.keepdim),)
+        # an empty reduction has no elements to pass a gradient to (and 1/0 would poison double backward)
+        scale = 1.0 / self.count if self.count else 0.0
+        return (_expand_back(ns, g * scale, self.in_shape, self.axes, self.keepdim),)
 
     def name(self) -> str:
         return "MeanBackward0" if len(self.axes) == len(self.in_shape) and not self.keepdim else "MeanBackward1"
@@ -90,32 +100,56 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
 
 
 class ProdBackward(Node):
-    """Exact with zeros: one zero gets the product of the others, two or more zeros give zero gradients."""
+    """Exact with zeros: one zero gets the product of the others, two or more zeros give zero gradients.
+
+    With ``create_graph`` the gradient is built as prefix * suffix products of the other entries (a polynomial in
+    x), so its own derivatives stay exact at zeros too (two zeros have a nonzero mixed second derivative)."""
     __slots__ = ("axes", "keepdim", "in_shape")
 
     def backward(self, ns, g):
         (x,) = ns.saved(self)
         axes = self.axes
-        g = _expand_back(ns, g, self.in_shape, axes, self.keepdim) if True else g
+        g = _expand_back(ns, g, self.in_shape, axes, self.keepdim)
+        if ns.create_graph:
+            return (g * _product_of_others(x, axes),)
         is_zero = x == 0
         n_zero = ns.sum(is_zero * 1, axis=axes, keepdims=True)
-        if ns.create_graph:
-            x_nz = x + is_zero
-        else:
-            x_nz = ns.where(is_zero, 1, x)
+        x_nz = ns.where(is_zero, 1, x)
         p_nz = ns.prod(x_nz, axes)
-        one_zero = n_zero == 1
-        no_zero = n_zero == 0
-        if ns.create_graph:
-            at_zero = p_nz * one_zero
-            off_zero = (p_nz / x_nz) * no_zero
-            grad = at_zero * is_zero + off_zero * (~is_zero)
-        else:
-            grad = ns.where(is_zero, ns.where(one_zero, p_nz, 0), ns.where(no_zero, p_nz / x_nz, 0))
+        grad = ns.where(is_zero, ns.where(n_zero == 1, p_nz, 0), ns.where(n_zero == 0, p_nz / x_nz, 0))
         return (g * grad,)
 
     def name(self) -> str:
         return "ProdBackward0"
+
+
+def _product_of_others(x: Tensor, axes: tuple) -> Tensor:
+    """For each entry, the product of the other entries of its reduction group, from differentiable ops only."""
+    from .indexing import getitem
+    from .shape import permute, reshape, stack
+
+    shape = tuple(x.shape)
+    kept = tuple(a for a in range(len(shape)) if a not in axes)
+    perm = kept + tuple(axes)
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    flat = reshape(permute(x, perm), tuple(shape[a] for a in kept) + (n,))
+    entries = [getitem(flat, (Ellipsis, k)) for k in range(n)]
+    prefix = [None] * n  # product of the entries before k
+    suffix = [None] * n  # product of the entries after k
+    for k in range(1, n):
+        prefix[k] = entries[k - 1] if prefix[k - 1] is None else prefix[k - 1] * entries[k - 1]
+    for k in range(n - 2, -1, -1):
+        suffix[k] = entries[k + 1] if suffix[k + 1] is None else suffix[k + 1] * entries[k + 1]
+    others = []
+    for k in range(n):
+        p, q = prefix[k], suffix[k]
+        others.append(entries[k] * 0 + 1 if p is None and q is None else p if q is None else q if p is None else p * q)
+    out = stack(others, -1) if others else flat
+    out = reshape(out, tuple(shape[a] for a in perm))
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    return permute(out, inverse)
 
 
 def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -256,7 +290,7 @@ def max(input: Tensor, dim=None, keepdim: bool = False, *, out=None):
         if input._data.size == 0:
             raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
                                "reduction dim with the 'dim' argument.")
-        return _amax_amin(input, None, False, True, "max")
+        return relabel(_amax_amin(input, None, False, True, "max"), "MaxBackward1")
     return _max_min_dim(input, dim, keepdim, True, "max")
 
 
@@ -269,7 +303,7 @@ def min(input: Tensor, dim=None, keepdim: bool = False, *, out=None):
         if input._data.size == 0:
             raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
                                "reduction dim with the 'dim' argument.")
-        return _amax_amin(input, None, False, False, "min")
+        return relabel(_amax_amin(input, None, False, False, "min"), "MinBackward1")
     return _max_min_dim(input, dim, keepdim, False, "min")
 
 
@@ -497,7 +531,8 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     xp = xp_of(d)
     axes = normalize_dims(dim, d.ndim, "logsumexp")
     if d.size == 0:
-        y = xp.log(xp.exp(d).sum(axis=axes, keepdims=keepdim))
+        with np.errstate(divide="ignore"):  # the log of an empty sum is -inf, as in torch
+            y = xp.log(xp.exp(d).sum(axis=axes, keepdims=keepdim))
     else:
         m = d.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)

@@ -2,14 +2,50 @@
 from __future__ import annotations
 
 import builtins
+import weakref
 
 import numpy as np
 
 from .. import _dtype
 from ..autograd.engine import Node
 from ..backend import device_of, move
-from ._util import edge, grad_state, wrap, wrap_dim, xp_of
+from ._util import edge, grad_state, relabel, wrap, wrap_dim, xp_of
 from ..tensor import Tensor
+
+
+# id(root base) -> (weak ref to the base, [weak refs to its views]), so that an in-place op on the base (or on one
+# of its views) can give every other live view the new history (indexing._rebase). Keyed by id, not a
+# WeakKeyDictionary/WeakSet: those compare keys with ==, which is elementwise on Tensors. Only the base's ref has
+# a callback (it drops the entry); dead view refs are pruned every _PRUNE_EVERY registrations, which keeps the
+# per-view cost at one plain weak ref. Filled only while grad mode is on, and never for a leaf that requires grad
+# (an in-place op on it is refused, so its views never need a new history).
+_VIEWS: dict = {}
+_PRUNE_EVERY = 64
+_ref = weakref.ref
+
+
+def _register_view(base: Tensor, t: Tensor) -> None:
+    key = id(base)
+    entry = _VIEWS.get(key)
+    if entry is not None and entry[0]() is base:
+        views = entry[1]
+        views.append(_ref(t))
+        if not len(views) % _PRUNE_EVERY:
+            views[:] = [r for r in views if r() is not None]
+        return
+
+    def forget_base(ref, key=key):
+        if _VIEWS.get(key, (None,))[0] is ref:
+            del _VIEWS[key]
+    _VIEWS[key] = (_ref(base, forget_base), [_ref(t)])
+
+
+def _live_views(base: Tensor) -> list:
+    """The views of ``base`` still alive (for indexing._rebase)."""
+    entry = _VIEWS.get(id(base))
+    if entry is None or entry[0]() is not base:
+        return []
+    return [v for v in (r() for r in entry[1]) if v is not None]
 
 
 def _as_view(y, input: Tensor, node, view_fn) -> Tensor:
@@ -23,6 +59,8 @@ def _as_view(y, input: Tensor, node, view_fn) -> Tensor:
         t._view = (base, lambda ns, a, inner=inner, fn=view_fn: fn(ns, inner(ns, a)))
     else:
         t._view = (base, view_fn)
+    if grad_state.enabled and (base.grad_fn is not None or not base.requires_grad):
+        _register_view(base, t)
     return t
 
 
@@ -87,8 +125,15 @@ def _reshape(input: Tensor, shape: tuple, label: str, must_view: bool = False) -
     return wrap(y, node)
 
 
+def _require_args(args: tuple, op: str, name: str) -> None:
+    # torch's methods take the sizes as varargs or one sequence, but never nothing
+    if not args:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "{name}"')
+
+
 def reshape(input: Tensor, *shape) -> Tensor:
     """Same elements, new shape; a view when possible (``torch.reshape``)."""
+    _require_args(shape, "reshape", "shape")
     return _reshape(input, _infer_shape(shape, input._data.size, "reshape", input._data.shape), "ViewBackward0")
 
 
@@ -96,6 +141,7 @@ def view(input: Tensor, *shape) -> Tensor:
     """A view with a new shape (``Tensor.view``); ``view(dtype)`` is not supported."""
     if len(shape) == 1 and isinstance(shape[0], _dtype.dtype):
         raise RuntimeError("view(dtype) reinterprets bits, which tinyautograd does not support; use .to(dtype)")
+    _require_args(shape, "view", "size")
     return _reshape(input, _infer_shape(shape, input._data.size, "view", input._data.shape), "ViewBackward0",
                     must_view=True)
 
@@ -179,6 +225,7 @@ def _permute(input: Tensor, axes: tuple, label: str) -> Tensor:
 
 def permute(input: Tensor, *dims) -> Tensor:
     """Reorder dims (``torch.permute``)."""
+    _require_args(dims, "permute", "dims")
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     nd = input._data.ndim
@@ -211,7 +258,7 @@ def t(input: Tensor) -> Tensor:
     nd = input._data.ndim
     if nd > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D. Use transpose or mT.")
-    return transpose(input, 0, 1) if nd == 2 else _permute(input, tuple(range(nd)), "TBackward0")
+    return _permute(input, (1, 0) if nd == 2 else tuple(range(nd)), "TBackward0")
 
 
 def T_(input: Tensor) -> Tensor:
@@ -249,6 +296,7 @@ class ExpandBackward0(Node):
 
 def expand(input: Tensor, *sizes) -> Tensor:
     """A broadcast view to ``sizes`` (-1 keeps a dim) (``Tensor.expand``)."""
+    _require_args(sizes, "expand", "size")
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     shape = input._data.shape
@@ -322,6 +370,7 @@ class RepeatBackward0(Node):
 
 def repeat(input: Tensor, *sizes) -> Tensor:
     """Tile the tensor ``sizes`` times along each dim (``Tensor.repeat``)."""
+    _require_args(sizes, "repeat", "repeats")
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     d = input._data
@@ -415,7 +464,7 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Join tensors along an existing dim (``torch.cat``)."""
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     for i, x in enumerate(tensors):
         if not isinstance(x, Tensor):
             raise TypeError(f"cat(): argument 'tensors' must be a sequence of Tensors, but element {i} is "
@@ -425,14 +474,15 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     ref = keep[0]._data
     axis = wrap_dim(dim, ref.ndim, "cat")
     dt = keep[0].dtype
-    for x in keep[1:]:
+    for number, x in enumerate(keep[1:], 1):
         if x._data.ndim != ref.ndim:
             raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref.ndim} and "
                                f"{x._data.ndim}")
         for i, (a, b) in enumerate(zip(ref.shape, x._data.shape)):
             if i != axis and a != b:
                 raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {axis}. Expected size "
-                                   f"{a} but got size {b} for tensor number {keep.index(x)} in the list.")
+                                   f"{a} but got size {b} for tensor number {number} in the list (shapes "
+                                   f"{list(ref.shape)} and {list(x._data.shape)}).")
         if type(x._data) is not type(ref):
             raise RuntimeError(f"cat(): Expected all tensors to be on the same device, but found {keep[0].device} "
                                f"and {x.device}")
@@ -474,7 +524,9 @@ def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
     if not -n <= dim < n:
         raise IndexError(f"stack: Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     d = dim + n if dim < 0 else dim
-    return cat([unsqueeze(x, d) for x in tensors], d, out=out)
+    if out is not None:
+        return cat([unsqueeze(x, d) for x in tensors], d, out=out)
+    return relabel(cat([unsqueeze(x, d) for x in tensors], d), "StackBackward0")
 
 
 def hstack(tensors) -> Tensor:
@@ -488,6 +540,11 @@ def vstack(tensors) -> Tensor:
 
 def split(tensor: Tensor, split_size_or_sections, dim: int = 0):
     """Split into chunks of a size, or of the given sizes, along ``dim`` (``torch.split``); views."""
+    label = "SplitBackward0" if isinstance(split_size_or_sections, int) else "SplitWithSizesBackward0"
+    return tuple(relabel(t, label) for t in _split(tensor, split_size_or_sections, dim))
+
+
+def _split(tensor: Tensor, split_size_or_sections, dim: int = 0):
     from .indexing import getitem
 
     nd = tensor._data.ndim
@@ -515,8 +572,10 @@ def chunk(input: Tensor, chunks: int, dim: int = 0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = input._data.shape[wrap_dim(dim, input._data.ndim, "chunk")]
-    size = -(-n // chunks) if n else 0
-    return split(input, size if size else 1, dim) if n else (input,)
+    if n == 0:
+        # torch hands back ``chunks`` empty views of an empty dim
+        return tuple(relabel(t, "SplitBackward0") for t in _split(input, [0] * chunks, dim))
+    return split(input, -(-n // chunks), dim)
 
 
 def tensor_split(input: Tensor, indices_or_sections, dim: int = 0):
@@ -529,7 +588,7 @@ def tensor_split(input: Tensor, indices_or_sections, dim: int = 0):
     else:
         bounds = [0] + list(indices_or_sections) + [n]
         sizes = [builtins.max(0, builtins.min(b, n) - builtins.min(a, n)) for a, b in zip(bounds, bounds[1:])]
-    return split(input, sizes, axis)
+    return _split(input, sizes, axis)
 
 
 def unbind(input: Tensor, dim: int = 0):
@@ -537,7 +596,8 @@ def unbind(input: Tensor, dim: int = 0):
     from .indexing import getitem
 
     axis = wrap_dim(dim, input._data.ndim, "unbind")
-    return tuple(getitem(input, (slice(None),) * axis + (i,)) for i in range(input._data.shape[axis]))
+    return tuple(relabel(getitem(input, (slice(None),) * axis + (i,)), "UnbindBackward0")
+                 for i in range(input._data.shape[axis]))
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -545,10 +605,15 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
 
     axis = wrap_dim(dim, input._data.ndim, "narrow")
     n = input._data.shape[axis]
+    # torch: a start outside [-n, n] is an IndexError, a window running past the end a RuntimeError
+    if not -n <= start <= n:
+        raise IndexError(f"narrow(): start out of range (expected to be in range of [{-n}, {n}], but got {start})")
     if start < 0:
         start += n
-    if not (0 <= start <= n and 0 <= length and start + length <= n):
-        raise IndexError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {axis}")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > n:
+        raise RuntimeError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {axis}")
     return getitem(input, (slice(None),) * axis + (slice(start, start + length),))
 
 
