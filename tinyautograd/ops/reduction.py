@@ -460,6 +460,10 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     d = input._data
     if d.dtype.kind != "f":
         raise RuntimeError(f"norm(): input dtype should be a floating point type, got {input.dtype}")
+    if p == "fro" and dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) > 2:
+        # torch treats 'fro' over an explicit dim tuple as a matrix norm
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(str(d) for d in dim)} (use "
+                           "p=2 for the 2-norm over more dims)")
     if p == "fro" or p == 2 or p is None:
         axes = normalize_dims(dim, d.ndim, "norm")
         y = xp_of(d).sqrt((d * d).sum(axis=axes, keepdims=keepdim))
