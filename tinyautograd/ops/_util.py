@@ -88,6 +88,11 @@ def binary_operands(a, b, op: str):
         if tb is int or tb is bool:
             if ad.dtype.kind == "b" and tb is int:
                 ad = ad.astype(np.int64)
+            elif tb is int and ad.dtype.kind in "iu" and ad.dtype.itemsize < 8:
+                info = np.iinfo(ad.dtype)
+                if not info.min <= b <= info.max:
+                    # torch wraps an out-of-range scalar into the tensor's integer type; NumPy 2 would raise
+                    b = np.array(b).astype(ad.dtype)
             return ad, b, a, None
         return binary_operands(a, as_tensor_arg(b, a, op), op)
     if isinstance(b, Tensor):
