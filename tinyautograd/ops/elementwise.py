@@ -44,14 +44,23 @@ def _write_out(out: Tensor, result: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------------------------------------------
 # binary arithmetic
 
-class AddBackward0(Node):
+class BinaryNode(Node):
+    """A two-input op whose inputs may have been broadcast: ``reduced`` sums each gradient back to its input's
+    shape (``shapes`` is None when no broadcasting happened)."""
+    __slots__ = ()
+
+    def reduced(self, ns, ga, gb):
+        if self.shapes is None:
+            return ga, gb
+        sa, sb = self.shapes
+        return (ns.sum_to(ga, sa) if ga is not None else None), (ns.sum_to(gb, sb) if gb is not None else None)
+
+
+class AddBackward0(BinaryNode):
     __slots__ = ("alpha",)
 
     def backward(self, ns, g):
-        if self.shapes is None:
-            return g, (g if self.alpha == 1 else g * self.alpha)
-        sa, sb = self.shapes
-        return ns.sum_to(g, sa), ns.sum_to(g if self.alpha == 1 else g * self.alpha, sb)
+        return self.reduced(ns, g, (g if self.alpha == 1 else g * self.alpha))
 
 
 class AddScalarBackward(Node):
@@ -121,15 +130,12 @@ def _record_binary(y, ta, tb, a, b, cls, scalar_cls, alpha=None):
     return wrap(y, node)
 
 
-class SubBackward0(Node):
+class SubBackward0(BinaryNode):
     __slots__ = ("alpha",)
 
     def backward(self, ns, g):
         gb = -g if self.alpha == 1 else g * (-self.alpha)
-        if self.shapes is None:
-            return g, gb
-        sa, sb = self.shapes
-        return ns.sum_to(g, sa), ns.sum_to(gb, sb)
+        return self.reduced(ns, g, gb)
 
 
 class SubScalarBackward(Node):
@@ -191,7 +197,7 @@ def _rsub_scalar(t: Tensor, s) -> Tensor:
     return _record_binary(y, None, ta, b, a, SubBackward0, SubScalarBackward)
 
 
-class MulBackward0(Node):
+class MulBackward0(BinaryNode):
     __slots__ = ()
 
     def backward(self, ns, g):
@@ -199,10 +205,7 @@ class MulBackward0(Node):
         na, nb = self.next_nodes
         ga = g * b if na is not None else None
         gb = g * a if nb is not None else None
-        if self.shapes is None:
-            return ga, gb
-        sa, sb = self.shapes
-        return (ns.sum_to(ga, sa) if ga is not None else None), (ns.sum_to(gb, sb) if gb is not None else None)
+        return self.reduced(ns, ga, gb)
 
 
 class MulScalarBackward(Node):
@@ -260,17 +263,14 @@ def mul(input, other, *, out=None) -> Tensor:
     return res if out is None else _write_out(out, res)
 
 
-class DivBackward0(Node):
+class DivBackward0(BinaryNode):
     __slots__ = ()
 
     def backward(self, ns, g):
         a, b = ns.saved(self)
         ga = g / b
         gb = -ga * a / b
-        if self.shapes is None:
-            return ga, gb
-        sa, sb = self.shapes
-        return ns.sum_to(ga, sa), ns.sum_to(gb, sb)
+        return self.reduced(ns, ga, gb)
 
 
 class DivScalarBackward(Node):
@@ -417,16 +417,13 @@ def floor_divide(input, other, *, out=None) -> Tensor:
     return res
 
 
-class RemainderBackward0(Node):
+class RemainderBackward0(BinaryNode):
     __slots__ = ()
 
     def backward(self, ns, g):
         a, b = ns.saved(self)
         gb = -g * ns.floor(a / b)
-        if self.shapes is None:
-            return g, gb
-        sa, sb = self.shapes
-        return ns.sum_to(g, sa), ns.sum_to(gb, sb)
+        return self.reduced(ns, g, gb)
 
 
 class RemainderScalarBackward(Node):
@@ -504,7 +501,7 @@ class PowBackward0(Node):
         return (g * (c * x ** (c - 1)),)
 
 
-class PowBackward1(Node):
+class PowBackward1(BinaryNode):
     """``a ** b`` for two tensors: da = b a^(b-1), db = a^b log a (0 where a == 0 and b >= 0, as torch)."""
     __slots__ = ("out",)
     has_out = True
@@ -515,10 +512,7 @@ class PowBackward1(Node):
         ga = g * b * a ** (b - 1)
         gb = g * y * ns.log(ns.where(a == 0, 1.0, a) if not ns.create_graph else _safe_base(ns, a))
         gb = ns.where((a == 0) & (b >= 0), 0.0, gb) if not ns.create_graph else gb * ((a != 0) | (b < 0))
-        if self.shapes is None:
-            return ga, gb
-        sa, sb = self.shapes
-        return ns.sum_to(ga, sa), ns.sum_to(gb, sb)
+        return self.reduced(ns, ga, gb)
 
 
 def _safe_base(ns, a):
@@ -811,7 +805,7 @@ def _full_like_scalar(d, value):
     return wrap(xp_of(d).asarray(value, dtype=d.dtype))
 
 
-class MaximumBackward0(Node):
+class MaximumBackward0(BinaryNode):
     """Ties split the gradient in half, as torch."""
     __slots__ = ("is_max",)
 
@@ -826,10 +820,7 @@ class MaximumBackward0(Node):
         else:
             wa = wa.astype(a.dtype, copy=False)
         ga, gb = g * wa, g * (1 - wa)
-        if self.shapes is None:
-            return ga, gb
-        sa, sb = self.shapes
-        return ns.sum_to(ga, sa), ns.sum_to(gb, sb)
+        return self.reduced(ns, ga, gb)
 
     def name(self) -> str:
         return "MaximumBackward0" if self.is_max else "MinimumBackward0"
@@ -871,17 +862,14 @@ fmax = maximum
 fmin = minimum
 
 
-class WhereBackward0(Node):
+class WhereBackward0(BinaryNode):
     __slots__ = ("cond",)
 
     def backward(self, ns, g):
         c = self.cond if not ns.create_graph else ns.const(self.cond)
         ga = ns.where(c, g, 0.0) if not ns.create_graph else g * c
         gb = ns.where(c, 0.0, g) if not ns.create_graph else g * (~c)
-        if self.shapes is None:
-            return ga, gb
-        sa, sb = self.shapes
-        return ns.sum_to(ga, sa), ns.sum_to(gb, sb)
+        return self.reduced(ns, ga, gb)
 
 
 def where(condition, input=None, other=None, *, out=None):
