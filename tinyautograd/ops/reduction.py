@@ -280,31 +280,28 @@ def _max_min_dim(input: Tensor, dim, keepdim: bool, is_max: bool, op: str):
     return values_indices(wrap(vals), wrap(idx))
 
 
-def max(input: Tensor, dim=None, keepdim: bool = False, *, out=None):
-    """``max(x)`` the largest value; ``max(x, dim)`` (values, indices); ``max(x, other)`` elementwise."""
+def _max_or_min(input: Tensor, dim, keepdim: bool, is_max: bool):
+    op = "max" if is_max else "min"
     if isinstance(dim, Tensor):
-        from .elementwise import maximum
+        from .elementwise import maximum, minimum
 
-        return maximum(input, dim)
+        return maximum(input, dim) if is_max else minimum(input, dim)
     if dim is None:
         if input._data.size == 0:
-            raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
                                "reduction dim with the 'dim' argument.")
-        return relabel(_amax_amin(input, None, False, True, "max"), "MaxBackward1")
-    return _max_min_dim(input, dim, keepdim, True, "max")
+        return relabel(_amax_amin(input, None, False, is_max, op), "MaxBackward1" if is_max else "MinBackward1")
+    return _max_min_dim(input, dim, keepdim, is_max, op)
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False, *, out=None):
+    """``max(x)`` the largest value; ``max(x, dim)`` (values, indices); ``max(x, other)`` elementwise."""
+    return _max_or_min(input, dim, keepdim, True)
 
 
 def min(input: Tensor, dim=None, keepdim: bool = False, *, out=None):
-    if isinstance(dim, Tensor):
-        from .elementwise import minimum
-
-        return minimum(input, dim)
-    if dim is None:
-        if input._data.size == 0:
-            raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
-                               "reduction dim with the 'dim' argument.")
-        return relabel(_amax_amin(input, None, False, False, "min"), "MinBackward1")
-    return _max_min_dim(input, dim, keepdim, False, "min")
+    """``min(x)`` the smallest value; ``min(x, dim)`` (values, indices); ``min(x, other)`` elementwise."""
+    return _max_or_min(input, dim, keepdim, False)
 
 
 def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
