@@ -5,8 +5,8 @@ from typing import Any, Callable
 
 from ..backend import array_module
 from ..tensor import Tensor
-from .optimizer import (Optimizer, add_quotient_, as_float, check_hyperparameter, decayed_grad, increment_step,
-                        iter_grads, lerp_, new_scalar_state, square_average_, zeros_state)
+from .optimizer import (Optimizer, adam_moments_, add_quotient_, as_float, check_adam_hyperparameters, increment_step,
+                         iter_grads, new_scalar_state, zeros_state)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -20,15 +20,9 @@ def _update_adam(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: 
     ``param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``. Weight decay is added to ``g``
     (Adam) or applied as ``param *= 1 - lr * weight_decay`` first (decoupled, AdamW).
     """
-    if decoupled_weight_decay:
-        if weight_decay != 0:
-            param *= 1.0 - lr * weight_decay
-        g = decayed_grad(xp, param, grad, 0, maximize)
-    else:
-        g = decayed_grad(xp, param, grad, weight_decay, maximize)
-    scratch = xp.empty_like(param)
-    lerp_(xp, exp_avg, g, 1.0 - beta1, scratch)
-    square_average_(xp, exp_avg_sq, g, beta2, scratch)
+    g, scratch = adam_moments_(xp, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
+                               weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+                               maximize=maximize)
     bias_correction1 = 1 - beta1 ** step
     bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
     second = exp_avg_sq
@@ -39,14 +33,6 @@ def _update_adam(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: 
     denom /= bias_correction2_sqrt
     denom += eps
     add_quotient_(xp, param, exp_avg, denom, -(lr / bias_correction1), denom)
-
-
-def _check_adam_arguments(lr, betas, eps, weight_decay) -> None:
-    check_hyperparameter(0.0 <= lr, f"Invalid learning rate: {lr}")
-    check_hyperparameter(0.0 <= eps, f"Invalid epsilon value: {eps}")
-    check_hyperparameter(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
-    check_hyperparameter(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
-    check_hyperparameter(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
 
 
 class Adam(Optimizer):
@@ -71,7 +57,7 @@ class Adam(Optimizer):
                  weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused: bool | None = None, decoupled_weight_decay: bool = False) -> None:
-        _check_adam_arguments(lr, betas, eps, weight_decay)
+        check_adam_hyperparameters(lr, betas, eps, weight_decay)
         if not ((isinstance(betas[0], float) and isinstance(betas[1], float))
                 or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))):
             raise ValueError("betas must be either both floats or both Tensors")

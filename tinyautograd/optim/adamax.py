@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import array_module
-from .optimizer import (Optimizer, add_quotient_, as_float, check_hyperparameter, decayed_grad, increment_step,
-                        iter_grads, lerp_, new_scalar_state, zeros_state)
+from .optimizer import (Optimizer, add_quotient_, as_float, check_adam_hyperparameters, decayed_grad, increment_step,
+                         iter_grads, lerp_, new_scalar_state, zeros_state)
 
 __all__ = ["Adamax"]
 
@@ -42,11 +42,7 @@ class Adamax(Optimizer):
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False) -> None:
-        check_hyperparameter(0.0 <= lr, f"Invalid learning rate: {lr}")
-        check_hyperparameter(0.0 <= eps, f"Invalid epsilon value: {eps}")
-        check_hyperparameter(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
-        check_hyperparameter(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
-        check_hyperparameter(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        check_adam_hyperparameters(lr, betas, eps, weight_decay)
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "foreach": foreach,
                     "maximize": maximize, "differentiable": differentiable, "capturable": capturable}
         super().__init__(params, defaults)

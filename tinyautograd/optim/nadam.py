@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import array_module
-from .optimizer import (Optimizer, add_quotient_, as_float, check_hyperparameter, decayed_grad, increment_step,
-                        iter_grads, lerp_, new_scalar_state, square_average_, zeros_state)
+from .optimizer import (Optimizer, adam_moments_, add_quotient_, as_float, check_adam_hyperparameters,
+                         check_hyperparameter, increment_step, iter_grads, new_scalar_state, zeros_state)
 
 __all__ = ["NAdam"]
 
@@ -24,16 +24,10 @@ def _update_nadam(xp, param, grad, exp_avg, exp_avg_sq, *, step: float, mu: floa
     ``param -= lr (1 - mu) / (1 - prod) * g / denom + lr mu_next / (1 - prod mu_next) * m / denom`` with
     ``denom = sqrt(v / (1 - beta2^t)) + eps``; moments as Adam.
     """
-    if decoupled_weight_decay:
-        if weight_decay != 0:
-            param *= 1.0 - lr * weight_decay
-        g = decayed_grad(xp, param, grad, 0, maximize)
-    else:
-        g = decayed_grad(xp, param, grad, weight_decay, maximize)
+    g, scratch = adam_moments_(xp, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
+                               weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+                               maximize=maximize)
     bias_correction2 = 1 - beta2 ** step
-    scratch = xp.empty_like(param)
-    lerp_(xp, exp_avg, g, 1.0 - beta1, scratch)
-    square_average_(xp, exp_avg_sq, g, beta2, scratch)
     denom = xp.divide(exp_avg_sq, bias_correction2, out=xp.empty_like(param))
     xp.sqrt(denom, out=denom)
     denom += eps
@@ -61,11 +55,7 @@ class NAdam(Optimizer):
                  weight_decay: float = 0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False) -> None:
-        check_hyperparameter(0.0 <= lr, f"Invalid learning rate: {lr}")
-        check_hyperparameter(0.0 <= eps, f"Invalid epsilon value: {eps}")
-        check_hyperparameter(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
-        check_hyperparameter(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
-        check_hyperparameter(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        check_adam_hyperparameters(lr, betas, eps, weight_decay)
         check_hyperparameter(0.0 <= momentum_decay, f"Invalid momentum_decay value: {momentum_decay}")
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
                     "momentum_decay": momentum_decay, "decoupled_weight_decay": decoupled_weight_decay,

@@ -419,3 +419,29 @@ def iter_grads(group: dict[str, Any]) -> Iterable[tuple[Tensor, Any]]:
         g = p.grad
         if g is not None:
             yield p, g._data
+
+
+def check_adam_hyperparameters(lr, betas, eps, weight_decay) -> None:
+    """torch's validation shared by the Adam family (Adam, AdamW, Adamax, NAdam, RAdam)."""
+    check_hyperparameter(0.0 <= lr, f"Invalid learning rate: {lr}")
+    check_hyperparameter(0.0 <= eps, f"Invalid epsilon value: {eps}")
+    check_hyperparameter(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+    check_hyperparameter(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+    check_hyperparameter(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+
+
+def adam_moments_(xp, param, grad, exp_avg, exp_avg_sq, *, lr: float, beta1: float, beta2: float,
+                  weight_decay: float, decoupled_weight_decay: bool, maximize: bool):
+    """The start every Adam-family update shares, in place: weight decay (added to the gradient, or decoupled as
+    ``param *= 1 - lr * weight_decay``), then ``m = lerp(m, g, 1 - beta1)`` and ``v = beta2 v + (1 - beta2) g^2``.
+    Returns the gradient used and a scratch array of the parameter's shape."""
+    if decoupled_weight_decay:
+        if weight_decay != 0:
+            param *= 1.0 - lr * weight_decay
+        g = decayed_grad(xp, param, grad, 0, maximize)
+    else:
+        g = decayed_grad(xp, param, grad, weight_decay, maximize)
+    scratch = xp.empty_like(param)
+    lerp_(xp, exp_avg, g, 1.0 - beta1, scratch)
+    square_average_(xp, exp_avg_sq, g, beta2, scratch)
+    return g, scratch

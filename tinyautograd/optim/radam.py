@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import array_module
-from .optimizer import (Optimizer, as_float, check_hyperparameter, decayed_grad, increment_step, iter_grads, lerp_,
-                        new_scalar_state, square_average_, zeros_state)
+from .optimizer import (Optimizer, adam_moments_, as_float, check_adam_hyperparameters, increment_step, iter_grads,
+                         new_scalar_state, zeros_state)
 
 __all__ = ["RAdam"]
 
@@ -17,15 +17,9 @@ def _update_radam(xp, param, grad, exp_avg, exp_avg_sq, *, step: float, lr: floa
     (sqrt(v) + eps)`` when ``rho_t > 5`` (``r_t`` the variance rectification term), else plain momentum
     ``lr * m_hat``, where ``m_hat = m / (1 - beta1^t)``.
     """
-    if decoupled_weight_decay:
-        if weight_decay != 0:
-            param *= 1.0 - lr * weight_decay
-        g = decayed_grad(xp, param, grad, 0, maximize)
-    else:
-        g = decayed_grad(xp, param, grad, weight_decay, maximize)
-    scratch = xp.empty_like(param)
-    lerp_(xp, exp_avg, g, 1.0 - beta1, scratch)
-    square_average_(xp, exp_avg_sq, g, beta2, scratch)
+    g, scratch = adam_moments_(xp, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
+                               weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+                               maximize=maximize)
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
     update = xp.divide(exp_avg, bias_correction1, out=xp.empty_like(param))
@@ -59,11 +53,7 @@ class RAdam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False) -> None:
-        check_hyperparameter(0.0 <= lr, f"Invalid learning rate: {lr}")
-        check_hyperparameter(0.0 <= eps, f"Invalid epsilon value: {eps}")
-        check_hyperparameter(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
-        check_hyperparameter(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
-        check_hyperparameter(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        check_adam_hyperparameters(lr, betas, eps, weight_decay)
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "maximize": maximize,
                     "foreach": foreach, "capturable": capturable,
                     "decoupled_weight_decay": decoupled_weight_decay, "differentiable": differentiable}
