@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import array_module
 from .engine import Node, run_backward
 from .function import Function, FunctionCtx
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
@@ -113,7 +114,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             final.append(None)
             continue
         if not isinstance(r, Tensor):
-            r = Tensor._wrap(r if r.shape == t._data.shape else np.broadcast_to(r, t._data.shape).copy())
+            r = Tensor._wrap(r if r.shape == t._data.shape
+                             else array_module(r).broadcast_to(r, t._data.shape).copy())
         if r._data.dtype != t._data.dtype:
             r = r.to(t.dtype)
         final.append(r)

@@ -20,6 +20,12 @@ def _as_inputs(inputs):
     return (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
 
 
+def _host(a):
+    """A float64 NumPy copy of an array from any device, flattened."""
+    a = a if isinstance(a, np.ndarray) else a.get()
+    return a.astype(np.float64).ravel()
+
+
 def _numerical_jacobian(fn, inputs, i: int, eps: float):
     x = inputs[i]
     data = x._data  # perturbed in place, element by element (works for non-contiguous inputs too)
@@ -28,9 +34,9 @@ def _numerical_jacobian(fn, inputs, i: int, eps: float):
         at = np.unravel_index(k, data.shape)
         orig = data[at].item()
         data[at] = orig + eps
-        plus = [o._data.astype(np.float64).ravel().copy() for o in _outputs(fn(*inputs))]
+        plus = [_host(o._data) for o in _outputs(fn(*inputs))]
         data[at] = orig - eps
-        minus = [o._data.astype(np.float64).ravel().copy() for o in _outputs(fn(*inputs))]
+        minus = [_host(o._data) for o in _outputs(fn(*inputs))]
         data[at] = orig
         cols.append(np.concatenate([(p - m) / (2 * eps) for p, m in zip(plus, minus)]))
     n_out = sum(o._data.size for o in _outputs(fn(*inputs)))
@@ -44,13 +50,14 @@ def _outputs(out):
 
 
 def _analytical_jacobian(fn, inputs, diff_idx):
+    from ..backend import array_module
     from ..tensor import Tensor
 
     outs = _outputs(fn(*inputs))
     rows = []
     for o in outs:
         for k in range(o._data.size):
-            seed = np.zeros(o._data.size, dtype=o._data.dtype)
+            seed = array_module(o._data).zeros(o._data.size, dtype=o._data.dtype)
             seed[k] = 1
             if not o.requires_grad:
                 rows.append(np.concatenate([np.zeros(inputs[i]._data.size) for i in diff_idx]))
@@ -58,7 +65,7 @@ def _analytical_jacobian(fn, inputs, diff_idx):
             gs = grad([o], [inputs[i] for i in diff_idx], [Tensor._wrap(seed.reshape(o._data.shape))],
                       retain_graph=True, allow_unused=True)
             rows.append(np.concatenate([
-                (g._data.astype(np.float64).ravel() if g is not None else np.zeros(inputs[i]._data.size))
+                (_host(g._data) if g is not None else np.zeros(inputs[i]._data.size))
                 for g, i in zip(gs, diff_idx)]))
     n_in = sum(inputs[i]._data.size for i in diff_idx)
     return np.stack(rows) if rows else np.zeros((0, n_in))
@@ -106,7 +113,8 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     outs = _outputs(func(*inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(0)
-        grad_outputs = [Tensor._wrap(rng.standard_normal(o._data.shape).astype(o._data.dtype)) for o in outs]
+        grad_outputs = [Tensor._wrap(rng.standard_normal(o._data.shape).astype(o._data.dtype)).to(o.device)
+                        for o in outs]
     grad_outputs = list(_as_inputs(grad_outputs))
     for g in grad_outputs:
         g.requires_grad_(True)

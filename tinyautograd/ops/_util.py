@@ -92,7 +92,7 @@ def binary_operands(a, b, op: str):
                 info = np.iinfo(ad.dtype)
                 if not info.min <= b <= info.max:
                     # torch wraps an out-of-range scalar into the tensor's integer type; NumPy 2 would raise
-                    b = np.array(b).astype(ad.dtype)
+                    b = np.array(b).astype(ad.dtype)[()]  # a NumPy scalar: CuPy takes those, not arrays
             return ad, b, a, None
         return binary_operands(a, as_tensor_arg(b, a, op), op)
     if isinstance(b, Tensor):

@@ -555,7 +555,8 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if not 0 <= k <= n:
         raise RuntimeError(f"topk(): selected index k out of range (k={k}, dimension {axis} has size {n})")
     _, idx = sort(input.detach(), axis, descending=largest)
-    idx_t = wrap(idx._data.take(np.arange(k), axis=axis) if d.ndim else idx._data)
+    idx_t = wrap(xp_of(d).ascontiguousarray(idx._data[(slice(None),) * axis + (slice(0, k),)]) if d.ndim
+                 else idx._data)
     return values_indices(gather(input, axis, idx_t), idx_t)
 
 
