@@ -154,12 +154,12 @@ def test_optimizer_matches_torch_over_many_steps(device, name, data):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_float32_parameters_keep_float32_state_and_track_torch(name):
+def test_float32_parameters_keep_float32_state_and_track_torch(device, name):
     rng = np.random.default_rng(5)
     values = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-    ours, opt, theirs, ref = make_pair(name, {"lr": 0.01, "weight_decay": 0.01}, {"lr": 0.02}, values)
+    ours, opt, theirs, ref = make_pair(name, {"lr": 0.01, "weight_decay": 0.01}, {"lr": 0.02}, values, device)
     for step in range(10):
-        feed_grads(rng, step, ours, theirs, "cpu")
+        feed_grads(rng, step, ours, theirs, device)
         opt.step()
         ref.step()
     for p, q in zip(ours, theirs):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _dtype
+from .. import _dtype, _kernels
 from ..autograd.engine import Node
+from . import _fused
 from ._util import (binary_operands, broadcast_error, edge, grad_state, relabel, wrap, xp_of, as_tensor_arg)
 from ..tensor import Tensor
 
@@ -615,8 +616,19 @@ class UnaryNode(Node):
     formula = None
 
 
-def _make_unary(torch_name: str, forward, formula, save: str, float_only: bool = True, doc: str = ""):
-    if save == "input":
+def _make_unary(torch_name: str, forward, formula, save: str, float_only: bool = True, doc: str = "",
+                kernel=None):
+    if kernel is not None:
+        assert save == "output"
+
+        def backward(self, ns, g):
+            y = ns.out(self)
+            if not ns.create_graph and (ns.xp is not np or _kernels._emulator is not None):
+                gx = _fused.backward(ns, kernel, g, y)
+                if gx is not None:
+                    return (gx,)
+            return (formula(ns, g, None, y),)
+    elif save == "input":
         def backward(self, ns, g):
             return (formula(ns, g, ns.saved(self)[0], None),)
     elif save == "output":
@@ -684,7 +696,8 @@ rsqrt, RsqrtBackward0 = _make_unary("rsqrt", lambda xp, d: 1 / xp.sqrt(d),
 sin, SinBackward0 = _make_unary("sin", lambda xp, d: xp.sin(d), lambda ns, g, x, y: g * ns.cos(x), "input")
 cos, CosBackward0 = _make_unary("cos", lambda xp, d: xp.cos(d), lambda ns, g, x, y: -g * ns.sin(x), "input")
 tan, TanBackward0 = _make_unary("tan", lambda xp, d: xp.tan(d), lambda ns, g, x, y: g * (1 + y * y), "output")
-tanh, TanhBackward0 = _make_unary("tanh", lambda xp, d: xp.tanh(d), lambda ns, g, x, y: g * (1 - y * y), "output")
+tanh, TanhBackward0 = _make_unary("tanh", lambda xp, d: xp.tanh(d), lambda ns, g, x, y: g * (1 - y * y), "output",
+                                  kernel=_fused.TANH)
 sinh, SinhBackward0 = _make_unary("sinh", lambda xp, d: xp.sinh(d), lambda ns, g, x, y: g * ns.cosh(x), "input")
 cosh, CoshBackward0 = _make_unary("cosh", lambda xp, d: xp.cosh(d), lambda ns, g, x, y: g * ns.sinh(x), "input")
 asin, AsinBackward0 = _make_unary("asin", lambda xp, d: xp.arcsin(d),
@@ -692,9 +705,10 @@ asin, AsinBackward0 = _make_unary("asin", lambda xp, d: xp.arcsin(d),
 acos, AcosBackward0 = _make_unary("acos", lambda xp, d: xp.arccos(d),
                                   lambda ns, g, x, y: -g / ns.sqrt(1 - x * x), "input")
 atan, AtanBackward0 = _make_unary("atan", lambda xp, d: xp.arctan(d), lambda ns, g, x, y: g / (1 + x * x), "input")
-sigmoid, SigmoidBackward0 = _make_unary("sigmoid", _sigmoid_fwd, lambda ns, g, x, y: g * (y * (1 - y)), "output")
+sigmoid, SigmoidBackward0 = _make_unary("sigmoid", _sigmoid_fwd, lambda ns, g, x, y: g * (y * (1 - y)), "output",
+                                        kernel=_fused.SIGMOID)
 relu, ReluBackward0 = _make_unary("relu", lambda xp, d: xp.maximum(d, 0), lambda ns, g, x, y: g * (y > 0), "output",
-                                  float_only=False)
+                                  float_only=False, kernel=_fused.RELU)
 square, SquareBackward0 = _make_unary("square", lambda xp, d: d * d, lambda ns, g, x, y: g * (2 * x), "input",
                                       float_only=False)
 SquareBackward0.name = lambda self: "PowBackward0"  # torch computes square as pow(x, 2)

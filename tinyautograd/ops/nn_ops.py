@@ -8,14 +8,17 @@ the Tensor path recomputes it from the saved input with differentiable ops, so h
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
 import numpy as np
 
+from .. import _kernels
 from ..autograd.engine import Node, freed_error
 from ..random import gen_or_default
 from ..tensor import Tensor
+from . import _fused as F
 from . import elementwise as E
 from . import reduction as R
 from ._util import check_same_device, edge, grad_state, wrap, xp_of
@@ -127,15 +130,26 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 class _ActivationNode(Node):
     __slots__ = ("params",)
     formula = None
+    kernel = None
 
     def backward(self, ns, g):
-        return (self.formula(ns, g, ns.saved(self)[0], *self.params),)
+        x = ns.saved(self)[0]
+        if self.kernel is not None:
+            kernel, scalars = self.kernel(self.params)
+            gx = F.backward(ns, kernel, g, x, *scalars)
+            if gx is not None:
+                return (gx,)
+        return (self.formula(ns, g, x, *self.params),)
 
 
-def _activation(node_name: str, forward, formula):
+def _activation(node_name: str, forward, formula, kernel=None):
     """An elementwise activation op: ``forward(xp, x, *params)`` on arrays, ``formula(ns, g, x, *params)`` its
-    input gradient; with ``inplace`` the result is written back into the input."""
-    node_cls = type(node_name, (_ActivationNode,), {"__slots__": (), "formula": staticmethod(formula)})
+    input gradient; with ``inplace`` the result is written back into the input. ``kernel`` is the fused CUDA
+    kernel of the formula (``tinyautograd.ops._fused``), or a function of the params giving (kernel, scalars)."""
+    if isinstance(kernel, F.Kernel):
+        kernel = functools.partial(_kernel_with_params, kernel)
+    node_cls = type(node_name, (_ActivationNode,), {"__slots__": (), "formula": staticmethod(formula),
+                                                    "kernel": staticmethod(kernel) if kernel else None})
 
     def apply(input: Tensor, params: tuple, op: str, inplace: bool = False) -> Tensor:
         _float_input(input, op)
@@ -157,11 +171,15 @@ def _activation(node_name: str, forward, formula):
     return apply
 
 
+def _kernel_with_params(kernel, params):
+    return kernel, params
+
+
 def _leaky_fwd(xp, d, slope):
     return xp.where(d > 0, d, d * slope)
 
 
-_leaky = _activation("LeakyReluBackward0", _leaky_fwd, lambda ns, g, x, s: ns.where(x > 0, g, g * s))
+_leaky = _activation("LeakyReluBackward0", _leaky_fwd, lambda ns, g, x, s: ns.where(x > 0, g, g * s), F.LEAKY_RELU)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -179,7 +197,8 @@ def _elu_grad(ns, g, x, alpha, scale, input_scale):
     return ns.where(x > 0, g * scale, g * (ns.exp(neg * input_scale) * (alpha * scale * input_scale)))
 
 
-_elu = _activation("EluBackward0", _elu_fwd, _elu_grad)
+_elu = _activation("EluBackward0", _elu_fwd, _elu_grad,
+                   lambda p: (F.ELU, (p[1], p[2], p[0] * p[1] * p[2])))
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -216,7 +235,8 @@ def _gelu_grad(ns, g, x, approximate):
     return g * (cdf + x * pdf)
 
 
-_gelu = _activation("GeluBackward0", _gelu_fwd, _gelu_grad)
+_gelu = _activation("GeluBackward0", _gelu_fwd, _gelu_grad,
+                    lambda p: (F.GELU_TANH if p[0] == "tanh" else F.GELU, ()))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -232,7 +252,7 @@ def _silu_grad(ns, g, x):
     return g * (s * (1 + x * (1 - s)))
 
 
-_silu = _activation("SiluBackward0", lambda xp, d: d * _sigmoid_fwd(xp, d), _silu_grad)
+_silu = _activation("SiluBackward0", lambda xp, d: d * _sigmoid_fwd(xp, d), _silu_grad, F.SILU)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -252,7 +272,7 @@ def _softplus_grad(ns, g, x, beta, threshold):
     return ns.where(bx > threshold, g, g * _ns_sigmoid(ns, bx))
 
 
-_softplus = _activation("SoftplusBackward0", _softplus_arr, _softplus_grad)
+_softplus = _activation("SoftplusBackward0", _softplus_arr, _softplus_grad, F.SOFTPLUS)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -270,7 +290,7 @@ def _mish_grad(ns, g, x):
     return g * (t + x * _ns_sigmoid(ns, x) * (1 - t * t))
 
 
-_mish = _activation("MishBackward0", _mish_fwd, _mish_grad)
+_mish = _activation("MishBackward0", _mish_fwd, _mish_grad, F.MISH)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -280,7 +300,7 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 _hardtanh = _activation(
     "HardtanhBackward0", lambda xp, d, lo, hi: xp.clip(d, lo, hi),
-    lambda ns, g, x, lo, hi: ns.where((x > lo) & (x < hi), g, 0.0))
+    lambda ns, g, x, lo, hi: ns.where((x > lo) & (x < hi), g, 0.0), F.HARDTANH)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -297,7 +317,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 _hardsigmoid = _activation(
     "HardsigmoidBackward0", lambda xp, d: xp.clip(d / 6 + 0.5, 0, 1),
-    lambda ns, g, x: ns.where((x > -3.0) & (x < 3.0), g / 6, 0.0))
+    lambda ns, g, x: ns.where((x > -3.0) & (x < 3.0), g / 6, 0.0), F.HARDSIGMOID)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
@@ -306,10 +326,12 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def _hardswish_grad(ns, g, x):
-    return ns.where(x < -3.0, 0.0, ns.where(x <= 3.0, g * (x / 3 + 0.5), g))
+    # torch's one-sided choices at the kinks: 0 at x = -3, g at x = 3
+    return ns.where(x <= -3.0, 0.0, ns.where(x < 3.0, g * (x / 3 + 0.5), g))
 
 
-_hardswish = _activation("HardswishBackward0", lambda xp, d: d * xp.clip(d / 6 + 0.5, 0, 1), _hardswish_grad)
+_hardswish = _activation("HardswishBackward0", lambda xp, d: d * xp.clip(d / 6 + 0.5, 0, 1), _hardswish_grad,
+                         F.HARDSWISH)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -319,7 +341,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 
 _threshold = _activation(
     "ThresholdBackward0", lambda xp, d, th, value: xp.where(d > th, d, value),
-    lambda ns, g, x, th, value: ns.where(x > th, g, 0.0))
+    lambda ns, g, x, th, value: ns.where(x > th, g, 0.0), lambda p: (F.THRESHOLD, p[:1]))
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -333,7 +355,7 @@ def _logsigmoid_fwd(xp, d):
 
 
 _logsigmoid = _activation("LogSigmoidBackward0", _logsigmoid_fwd,
-                          lambda ns, g, x: g * _ns_sigmoid(ns, -x))
+                          lambda ns, g, x: g * _ns_sigmoid(ns, -x), F.LOGSIGMOID)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -701,17 +723,22 @@ def _class_shape(ndim: int, classes: int) -> tuple:
 class CrossEntropyBackward(Node):
     """Cross entropy from logits: d/dx = a * (softmax(x) * sum_c q - q), where q is the per-position weighted
     (smoothed) target distribution and ``a`` the reduction's scale of the incoming gradient."""
-    __slots__ = ("out", "tt", "valid", "weight", "smoothing", "reduction", "divisor", "work_shape", "prob")
+    __slots__ = ("out", "tt", "valid", "weight", "smoothing", "reduction", "divisor", "work_shape", "prob", "rows",
+                 "ignore_index")
     has_out = True
 
     def backward(self, ns, g):
         saved = ns.saved(self)
         x = saved[0]
         shape = self.work_shape
+        classes = shape[1]
+        if self.rows is not None:
+            if not ns.create_graph and _kernels.enabled(ns.xp) and _kernels.supported(x, g):
+                return self._fused_backward(ns.xp, x, g), None
+            self._unfuse(xp_of(self.tt))
         reshape = tuple(x.shape) != shape
         if reshape:
             x = ns.reshape(x, shape)
-        classes = shape[1]
         if ns.create_graph:
             logp = R.log_softmax(x, 1)
         else:
@@ -759,8 +786,60 @@ class CrossEntropyBackward(Node):
                 gt = ns.reshape(gt, tuple(saved[1].shape))
         return gx, gt
 
+    def _fused_backward(self, xp, x, g):
+        rowmax, logsum = self.rows
+        n, classes = self.work_shape
+        gx = xp.empty(self.work_shape, dtype=x.dtype)
+        F.CROSS_ENTROPY_BACKWARD(x.reshape(self.work_shape), rowmax, logsum, self.tt, g.reshape(-1), classes,
+                                 self.ignore_index, int(self.reduction == "none"), int(self.reduction == "mean"),
+                                 float(self.divisor), gx)
+        return gx.reshape(x.shape)
+
+    def _unfuse(self, xp) -> None:
+        """Recover what the formula path needs after a fused forward (a graph recorded through this backward)."""
+        if self.valid is None:
+            self.valid = self.tt != self.ignore_index
+            self.tt = xp.where(self.valid, self.tt, 0)
+        if self.out is None and self.rows is not None and self.saved is not None:
+            rowmax, logsum = self.rows
+            x = self.saved[0]._data.reshape(self.work_shape)
+            self.out = (x - rowmax[:, None]) - logsum[:, None]
+
     def name(self) -> str:
         return "NllLossBackward0" if not self.prob else "DivBackward1"
+
+
+def _cross_entropy_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched: bool) -> Tensor:
+    """``cross_entropy`` for an (N, C) float input and class indices, no weight nor smoothing, in fused kernels:
+    one launch for the per-row losses, one for the backward."""
+    xp = xp_of(x)
+    n, classes = x.shape
+    x = xp.ascontiguousarray(x)
+    t = t.astype(np.int64, copy=False)
+    loss, rowmax, logsum, count = (xp.empty(n, dtype=x.dtype) for _ in range(4))
+    # raw arrays go in flat (1-d views): the kernel indexes x[row * C + col]
+    F.CROSS_ENTROPY(x.reshape(-1), t, classes, int(ignore_index), loss, rowmax, logsum, count)
+    total = count.sum()
+    divisor = float(total)
+    if divisor < 0:
+        _checked_targets(xp, t, classes, ignore_index)  # raises the IndexError naming the bad target
+    if reduction == "none":
+        y = loss if batched else loss[0]
+    elif reduction == "sum":
+        y = loss.sum()
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = loss.sum() / total
+    y = xp.asarray(y, dtype=x.dtype)
+    if grad_state.enabled and input.requires_grad:
+        node = CrossEntropyBackward((edge(input),))
+        node.out, node.rows, node.tt, node.valid, node.ignore_index = None, (rowmax, logsum), t, None, ignore_index
+        node.weight, node.smoothing, node.reduction, node.divisor = None, 0.0, reduction, divisor
+        node.work_shape, node.prob = (n, classes), False
+        node.saved = (input,)
+        node.versions = (input._version[0],)
+        return wrap(y, node)
+    return wrap(y)
 
 
 def _log_softmax_arr(xp, x):
@@ -809,6 +888,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if w is not None and w.shape != (classes,):
         raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {classes} classes or "
                            f"no classes but got weight tensor of shape: {list(w.shape)}")
+    if (not prob and w is None and not label_smoothing and x.ndim == 2 and 0 < classes <= F.CROSS_ENTROPY_ROW_LIMIT
+            and x.shape[0] and _kernels.enabled(xp) and _kernels.supported(x)):
+        return _cross_entropy_rows(input, x, t, ignore_index, reduction, batched)
     wb = None if w is None else w.reshape(_class_shape(x.ndim, classes))
     logp = _log_softmax_arr(xp, x)
     eps = float(label_smoothing)
@@ -842,6 +924,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if grad_state.enabled and (input.requires_grad or target_grad):
         node = CrossEntropyBackward((edge(input), edge(target)) if prob else (edge(input),))
         node.out, node.tt, node.valid, node.weight, node.smoothing = logp, tt, valid, w, eps
+        node.rows = node.ignore_index = None
         node.reduction, node.divisor, node.work_shape, node.prob = reduction, divisor, shape, prob
         node.saved = (input, target) if prob else (input,)
         node.versions = tuple(s._version[0] for s in node.saved)

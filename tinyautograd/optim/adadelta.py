@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import array_module
+from . import _fused
 from .optimizer import (Optimizer, as_float, check_hyperparameter, decayed_grad, increment_step, iter_grads,
                         new_scalar_state, square_average_, zeros_state)
 
@@ -14,6 +15,9 @@ def _update_adadelta(xp, param, grad, square_avg, acc_delta, *, lr: float, rho: 
                      weight_decay: float, maximize: bool) -> None:
     """One Adadelta update in place: ``v = rho v + (1 - rho) g^2``,
     ``delta = sqrt(u + eps) / sqrt(v + eps) * g``, ``u = rho u + (1 - rho) delta^2``, ``param -= lr * delta``."""
+    if _fused.enabled(xp) and _fused.supported(param, grad):
+        return _fused.adadelta(param, grad, square_avg, acc_delta, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                               maximize=maximize)
     g = decayed_grad(xp, param, grad, weight_decay, maximize)
     scratch = xp.empty_like(param)
     square_average_(xp, square_avg, g, rho, scratch)

@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 from ..backend import array_module
 from ..creation import full_like
+from . import _fused
 from .optimizer import (Optimizer, add_quotient_, as_float, check_hyperparameter, decayed_grad, increment_step,
                         iter_grads, new_scalar_state)
 
@@ -15,6 +16,9 @@ def _update_adagrad(xp, param, grad, state_sum, *, step: float, lr: float, lr_de
                     eps: float, maximize: bool) -> None:
     """One Adagrad update in place: ``sum += g^2``, ``param -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(sum) + eps)``.
     """
+    if _fused.enabled(xp) and _fused.supported(param, grad):
+        return _fused.adagrad(param, grad, state_sum, step=step, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                              eps=eps, maximize=maximize)
     g = decayed_grad(xp, param, grad, weight_decay, maximize)
     clr = lr / (1 + (step - 1) * lr_decay)
     scratch = xp.multiply(g, g, out=xp.empty_like(param))

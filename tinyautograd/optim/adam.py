@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 from ..backend import array_module
 from ..tensor import Tensor
+from . import _fused
 from .optimizer import (Optimizer, adam_moments_, add_quotient_, as_float, check_adam_hyperparameters, increment_step,
                          iter_grads, new_scalar_state, zeros_state)
 
@@ -20,6 +21,10 @@ def _update_adam(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: 
     ``param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``. Weight decay is added to ``g``
     (Adam) or applied as ``param *= 1 - lr * weight_decay`` first (decoupled, AdamW).
     """
+    if _fused.enabled(xp) and _fused.supported(param, grad):
+        return _fused.adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr, beta1=beta1, beta2=beta2,
+                           eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                           decoupled_weight_decay=decoupled_weight_decay)
     g, scratch = adam_moments_(xp, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
                                weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
                                maximize=maximize)

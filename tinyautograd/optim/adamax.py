@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import array_module
+from . import _fused
 from .optimizer import (Optimizer, add_quotient_, as_float, check_adam_hyperparameters, decayed_grad, increment_step,
                          iter_grads, lerp_, new_scalar_state, zeros_state)
 
@@ -14,6 +15,9 @@ def _update_adamax(xp, param, grad, exp_avg, exp_inf, *, step: float, lr: float,
                    eps: float, weight_decay: float, maximize: bool) -> None:
     """One Adamax update in place: ``m = lerp(m, g, 1 - beta1)``, ``u = max(beta2 u, |g| + eps)``,
     ``param -= lr / (1 - beta1^t) * m / u``."""
+    if _fused.enabled(xp) and _fused.supported(param, grad):
+        return _fused.adamax(param, grad, exp_avg, exp_inf, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                             weight_decay=weight_decay, maximize=maximize)
     g = decayed_grad(xp, param, grad, weight_decay, maximize)
     scratch = xp.empty_like(param)
     lerp_(xp, exp_avg, g, 1.0 - beta1, scratch)

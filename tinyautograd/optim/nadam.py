@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import array_module
+from . import _fused
 from .optimizer import (Optimizer, adam_moments_, add_quotient_, as_float, check_adam_hyperparameters,
                          check_hyperparameter, increment_step, iter_grads, new_scalar_state, zeros_state)
 
@@ -24,6 +25,10 @@ def _update_nadam(xp, param, grad, exp_avg, exp_avg_sq, *, step: float, mu: floa
     ``param -= lr (1 - mu) / (1 - prod) * g / denom + lr mu_next / (1 - prod mu_next) * m / denom`` with
     ``denom = sqrt(v / (1 - beta2^t)) + eps``; moments as Adam.
     """
+    if _fused.enabled(xp) and _fused.supported(param, grad):
+        return _fused.nadam(param, grad, exp_avg, exp_avg_sq, step=step, mu=mu, mu_next=mu_next, mu_product=mu_product,
+                            lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     g, scratch = adam_moments_(xp, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
                                weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
                                maximize=maximize)

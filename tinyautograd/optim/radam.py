@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import array_module
+from . import _fused
 from .optimizer import (Optimizer, adam_moments_, as_float, check_adam_hyperparameters, increment_step, iter_grads,
                          new_scalar_state, zeros_state)
 
@@ -17,6 +18,9 @@ def _update_radam(xp, param, grad, exp_avg, exp_avg_sq, *, step: float, lr: floa
     (sqrt(v) + eps)`` when ``rho_t > 5`` (``r_t`` the variance rectification term), else plain momentum
     ``lr * m_hat``, where ``m_hat = m / (1 - beta1^t)``.
     """
+    if _fused.enabled(xp) and _fused.supported(param, grad):
+        return _fused.radam(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                            weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     g, scratch = adam_moments_(xp, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
                                weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
                                maximize=maximize)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import array_module
+from . import _fused
 from .optimizer import (Optimizer, add_quotient_, as_float, check_hyperparameter, decayed_grad, increment_step,
                         iter_grads, lerp_, new_scalar_state, square_average_, zeros_state)
 
@@ -18,6 +19,9 @@ def _update_rmsprop(xp, param, grad, square_avg, grad_avg, momentum_buffer, *, l
     ``gavg = lerp(gavg, g, 1 - alpha)`` when centered; then ``param -= lr * g / denom``, or with momentum
     ``buf = momentum * buf + g / denom`` and ``param -= lr * buf``.
     """
+    if _fused.enabled(xp) and _fused.supported(param, grad):
+        return _fused.rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr=lr, alpha=alpha, eps=eps,
+                              weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize)
     g = decayed_grad(xp, param, grad, weight_decay, maximize)
     scratch = xp.empty_like(param)
     square_average_(xp, square_avg, g, alpha, scratch)

@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 from ..backend import array_module
 from ..creation import empty_like
+from . import _fused
 from .optimizer import Optimizer, as_float, check_hyperparameter, decayed_grad, iter_grads
 
 __all__ = ["SGD"]
@@ -18,6 +19,9 @@ def _update_sgd(xp, param, grad, momentum_buffer, *, lr: float, weight_decay: fl
     ``buf = momentum * buf + (1 - dampening) * d``, and ``d = d + momentum * buf`` (Nesterov) or ``d = buf``;
     finally ``param -= lr * d``. ``momentum_buffer`` is written in place (ignored when ``momentum == 0``).
     """
+    if _fused.enabled(xp) and _fused.supported(param, grad):
+        return _fused.sgd(param, grad, momentum_buffer, lr=lr, weight_decay=weight_decay, momentum=momentum,
+                          dampening=dampening, nesterov=nesterov, maximize=maximize, first_step=first_step)
     d_p = decayed_grad(xp, param, grad, weight_decay, maximize)
     owned = d_p is not grad  # a fresh array we may overwrite
     if momentum != 0:

@@ -1,0 +1,307 @@
+"""The fused CUDA kernels, run on the CPU: every body compiled as C++ by ``kernel_harness`` and held to torch.
+
+With the harness installed as ``tinyautograd._kernels``' emulator, the library takes its CUDA code paths on NumPy
+arrays: optimizers update through one kernel per parameter, activations' backward and cross entropy through
+theirs. Each test checks that the kernel it names really ran (a counting emulator) and that the results equal
+torch's (float64 tightly, float32 loosely) and the NumPy formulas'. ``test_every_kernel_has_a_test`` keeps the
+table complete: a new kernel without a test here fails the suite. On a GPU the same kernels are compiled by CuPy
+and the device-parametrised suites compare them with torch on cuda (``make gpu-check``).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import tinyautograd as tg
+import tinyautograd.nn.functional as F
+from tinyautograd import _kernels, optim
+import kernel_harness
+import test_optim
+from helpers import to_numpy, tolerance
+
+RUNS: Counter = Counter()
+
+
+def _counting(kernel, *args):
+    RUNS[kernel.name] += 1
+    return kernel_harness.emulate(kernel, *args)
+
+
+@contextlib.contextmanager
+def kernels_on_cpu(expect: str | None = None):
+    """Run the library's fused-kernel paths on the CPU; with ``expect``, assert that kernel ran."""
+    before = RUNS[expect] if expect else 0
+    previous = _kernels.set_emulator(_counting)
+    try:
+        yield
+    finally:
+        _kernels.set_emulator(previous)
+    if expect:
+        assert RUNS[expect] > before, f"kernel {expect} did not run"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# optimizers: one kernel per parameter per step
+
+OPTIMIZER_CASES = {
+    "sgd": ("SGD", {"lr": 0.1, "weight_decay": 0.01, "maximize": True}),
+    "sgd_momentum": ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    "adam": ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
+    "adam_amsgrad": ("AdamW", {"lr": 0.01, "amsgrad": True, "betas": (0.3, 0.9)}),
+    "nadam": ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    "radam": ("RAdam", {"lr": 0.01, "weight_decay": 0.1}),  # the rectified branch starts at step 6
+    "adamax": ("Adamax", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+    "adagrad": ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1}),
+    "adadelta": ("Adadelta", {"lr": 0.5, "weight_decay": 0.1}),
+    "rmsprop": ("RMSprop", {"lr": 0.01, "weight_decay": 0.1}),
+    "rmsprop_centered": ("RMSprop", {"lr": 0.01, "centered": True}),
+    "rmsprop_momentum": ("RMSprop", {"lr": 0.01, "momentum": 0.9}),
+    "rmsprop_centered_momentum": ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.5, "maximize": True}),
+}
+
+
+def _run_pair(name, kwargs, dtype, steps=test_optim.STEPS):
+    rng = np.random.default_rng(7)
+    values = [rng.standard_normal(s).astype(dtype) for s in test_optim.SHAPES]
+    ours, opt, theirs, ref = test_optim.make_pair(name, kwargs, {"lr": 0.02}, values)
+    for step in range(steps):
+        test_optim.feed_grads(rng, step, ours, theirs, "cpu")
+        opt.step()
+        ref.step()
+    return ours, opt, theirs, ref
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kernel", sorted(OPTIMIZER_CASES))
+def test_optimizer_kernel_matches_torch(kernel, dtype):
+    name, kwargs = OPTIMIZER_CASES[kernel]
+    with kernels_on_cpu(expect=kernel):
+        ours, opt, theirs, ref = _run_pair(name, kwargs, dtype)
+    rtol, atol = (test_optim.RTOL, test_optim.ATOL) if dtype == np.float64 else (1e-4, 1e-5)
+    for p, q in zip(ours, theirs):
+        assert p.dtype.name == str(q.dtype).removeprefix("torch.")
+        np.testing.assert_allclose(to_numpy(p), to_numpy(q), rtol=rtol, atol=atol)
+    test_optim.assert_state_equal(opt, ours, ref, theirs, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("kernel", sorted(OPTIMIZER_CASES))
+def test_optimizer_kernel_equals_the_numpy_formula(kernel):
+    """float64: the kernel repeats the formula's operations in order, so both paths agree to the last bits."""
+    name, kwargs = OPTIMIZER_CASES[kernel]
+    with kernels_on_cpu(expect=kernel):
+        fused, fused_opt, _, _ = _run_pair(name, kwargs, np.float64, steps=8)
+    plain, plain_opt, _, _ = _run_pair(name, kwargs, np.float64, steps=8)
+    for p, q in zip(fused, plain):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-14, atol=1e-300)
+    for p, q in zip(fused, plain):
+        for key, value in plain_opt.state[q].items():
+            np.testing.assert_allclose(fused_opt.state[p][key].numpy(), value.numpy(), rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", test_optim.NAMES)
+@settings(deadline=None)
+@given(data=st.data())
+def test_fused_optimizers_match_torch_for_drawn_hyperparameters(name, data):
+    """The whole hyperparameter space of ``test_optim`` (every flag), with the kernels doing the updates."""
+    with kernels_on_cpu(expect=None):
+        test_optim.test_optimizer_matches_torch_over_many_steps.hypothesis.inner_test("cpu", name, data)
+
+
+def test_optimizer_kernels_propagate_nan_like_torch():
+    """amsgrad's and Adamax's maxima keep a NaN, as torch.maximum does (fmax would drop it)."""
+    for name, kwargs in [("Adam", {"amsgrad": True}), ("Adamax", {})]:
+        p, q = tg.tensor([1.0, 2.0], dtype=tg.float64, requires_grad=True), torch.tensor([1.0, 2.0],
+                                                                                        dtype=torch.float64,
+                                                                                        requires_grad=True)
+        opt, ref = getattr(optim, name)([p], lr=0.1, **kwargs), getattr(torch.optim, name)([q], lr=0.1, **kwargs)
+        with kernels_on_cpu(expect="adam_amsgrad" if name == "Adam" else "adamax"):
+            for g in ([np.nan, 1.0], [1.0, 1.0]):
+                p.grad, q.grad = tg.tensor(g, dtype=tg.float64), torch.tensor(g, dtype=torch.float64)
+                opt.step()
+                ref.step()
+        np.testing.assert_array_equal(np.isnan(p.detach().numpy()), np.isnan(q.detach().numpy()))
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# activations: one kernel for the backward formula
+
+ACTIVATION_CASES = {
+    "relu_backward": (tg.relu, torch.relu),
+    "sigmoid_backward": (tg.sigmoid, torch.sigmoid),
+    "tanh_backward": (tg.tanh, torch.tanh),
+    "leaky_relu_backward": (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
+    "elu_backward": (lambda x: F.elu(x, 0.7), lambda x: TF.elu(x, 0.7)),
+    "gelu_backward": (F.gelu, TF.gelu),
+    "gelu_tanh_backward": (lambda x: F.gelu(x, approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh")),
+    "silu_backward": (F.silu, TF.silu),
+    "softplus_backward": (lambda x: F.softplus(x, 2.0, 5.0), lambda x: TF.softplus(x, 2.0, 5.0)),
+    "mish_backward": (F.mish, TF.mish),
+    "hardtanh_backward": (lambda x: F.hardtanh(x, -2.0, 1.5), lambda x: TF.hardtanh(x, -2.0, 1.5)),
+    "hardsigmoid_backward": (F.hardsigmoid, TF.hardsigmoid),
+    "hardswish_backward": (F.hardswish, TF.hardswish),
+    "threshold_backward": (lambda x: F.threshold(x, 0.5, -1.0), lambda x: TF.threshold(x, 0.5, -1.0)),
+    "logsigmoid_backward": (F.logsigmoid, TF.logsigmoid),
+}
+# the same functions reach the elu kernel with other constants
+ELU_FAMILY = [(F.selu, TF.selu), (lambda x: F.celu(x, 1.5), lambda x: TF.celu(x, 1.5))]
+
+# values away from the kinks (0, +-3, thresholds) where a one-sided derivative would be compared; large magnitudes
+# to reach the overflow-safe branches; exact kink points are checked separately below
+VALUES = st.lists(st.floats(-40, 40).filter(lambda v: min(abs(v - k) for k in (0, 3, -3, 0.5, -2, 1.5, 2.5)) > 1e-3),
+                  min_size=1, max_size=24)
+
+
+def _activation_grads(ours_fn, theirs_fn, values, dtype, seed=0):
+    x = np.asarray(values, dtype=dtype)
+    g = np.random.default_rng(seed).standard_normal(x.shape).astype(dtype)
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours_fn(a).backward(tg.tensor(g))
+    theirs_fn(b).backward(torch.tensor(g))
+    return a.grad.numpy(), b.grad.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kernel", sorted(ACTIVATION_CASES))
+@given(values=VALUES)
+@example(values=[-40.0, -20.5, -1.0, 0.25, 1.0, 19.0, 25.0, 40.0])
+def test_activation_backward_kernel_matches_torch(kernel, dtype, values):
+    ours_fn, theirs_fn = ACTIVATION_CASES[kernel]
+    with kernels_on_cpu(expect=kernel):
+        mine, ref = _activation_grads(ours_fn, theirs_fn, values, dtype)
+    # torch is held to the suite's tolerance (it rounds some constants, e.g. hardsigmoid's 1/6, to float32); the
+    # NumPy formula, whose operations the kernel repeats in double, tightly
+    np.testing.assert_allclose(mine, ref, **vars(tolerance(dtype)))
+    plain, _ = _activation_grads(ours_fn, theirs_fn, values, dtype)
+    tight = {"rtol": 1e-13, "atol": 1e-15} if dtype == np.float64 else vars(tolerance(dtype))
+    np.testing.assert_allclose(mine, plain, **tight)
+
+
+@pytest.mark.parametrize("fns", ELU_FAMILY, ids=["selu", "celu"])
+def test_selu_and_celu_use_the_elu_kernel_with_their_constants(fns):
+    values = np.linspace(-5, 5, 41)
+    with kernels_on_cpu(expect="elu_backward"):
+        mine, ref = _activation_grads(*fns, values, np.float64)
+    np.testing.assert_allclose(mine, ref, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kernel", sorted(ACTIVATION_CASES))
+def test_activation_backward_kernel_at_kinks_and_specials_matches_the_formula(kernel):
+    """At kinks the kernel picks the same side as the formula; inf/-inf inputs give the formula's values."""
+    values = [0.0, -0.0, 3.0, -3.0, 0.5, -2.0, 1.5, 20.0, -20.0, np.inf, -np.inf]
+    ours_fn, theirs_fn = ACTIVATION_CASES[kernel]
+    with np.errstate(all="ignore"):
+        with kernels_on_cpu(expect=kernel):
+            mine, ref = _activation_grads(ours_fn, theirs_fn, values, np.float64)
+        plain, _ = _activation_grads(ours_fn, theirs_fn, values, np.float64)
+    np.testing.assert_allclose(mine, plain, rtol=1e-13, atol=1e-15, equal_nan=True)
+    finite = np.isfinite(values)
+    np.testing.assert_allclose(mine[finite], ref[finite], **vars(tolerance(np.float64)))
+
+
+def test_second_derivatives_do_not_use_the_kernels():
+    """create_graph=True records the formula (differentiable), not an opaque kernel."""
+    x = tg.tensor([-1.0, 0.5, 2.0], dtype=tg.float64, requires_grad=True)
+    y = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    with kernels_on_cpu():
+        y_ = F.silu(x).sum()
+        before = sum(RUNS.values())
+        (g,) = tg.autograd.grad(y_, x, create_graph=True)
+        assert sum(RUNS.values()) == before
+        g.sum().backward()  # a first-order pass over the recorded formula: its own ops may use kernels
+    (h,) = torch.autograd.grad(TF.silu(y).sum(), y, create_graph=True)
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cross entropy: per-row losses in one launch, the backward in another
+
+@st.composite
+def class_problems(draw):
+    n = draw(st.integers(1, 9))
+    c = draw(st.integers(1, 12))
+    scale = draw(st.sampled_from([1.0, 30.0, 300.0]))
+    x = np.asarray(draw(st.lists(st.floats(-1, 1), min_size=n * c, max_size=n * c))).reshape(n, c) * scale
+    t = np.asarray(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), dtype=np.int64)
+    ignore = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    t[np.asarray(ignore)] = -100
+    return x, t
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@given(problem=class_problems(), unbatched=st.booleans())
+@example(problem=(np.zeros((3, 4)), np.full(3, -100)), unbatched=False)  # every target ignored: nan loss, zero grad
+def test_cross_entropy_kernels_match_torch(dtype, reduction, problem, unbatched):
+    x, t = problem
+    x = x.astype(dtype)
+    if unbatched:
+        x, t = x[0], t[0]
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect="cross_entropy_rows"):
+        loss = F.cross_entropy(a, tg.tensor(t), reduction=reduction)
+        ref = TF.cross_entropy(b, torch.tensor(t), reduction=reduction)
+        seed = np.random.default_rng(1).standard_normal(tuple(ref.shape)).astype(dtype)
+        with kernels_on_cpu(expect="cross_entropy_backward"):
+            loss.backward(tg.tensor(seed))
+    ref.backward(torch.tensor(seed))
+    tol = {"rtol": 1e-12, "atol": 1e-13} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-6}
+    assert loss.shape == tuple(ref.shape) and loss.dtype.name == str(ref.dtype).removeprefix("torch.")
+    np.testing.assert_allclose(loss.detach().numpy(), ref.detach().numpy(), equal_nan=True, **tol)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
+
+
+def test_cross_entropy_kernel_reports_an_out_of_range_target():
+    with kernels_on_cpu(expect="cross_entropy_rows"):
+        with pytest.raises(IndexError, match="Target 7 is out of bounds"):
+            F.cross_entropy(tg.randn(3, 5), tg.tensor([0, 7, 1]))
+
+
+def test_cross_entropy_after_the_kernels_still_has_a_second_derivative():
+    x = np.random.default_rng(3).standard_normal((4, 3))
+    t = [0, 2, -100, 1]
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect="cross_entropy_rows"):
+        (g,) = tg.autograd.grad(F.cross_entropy(a, tg.tensor(t)), a, create_graph=True)
+        (g * g).sum().backward()
+    (h,) = torch.autograd.grad(TF.cross_entropy(b, torch.tensor(t)), b, create_graph=True)
+    (h * h).sum().backward()
+    np.testing.assert_allclose(g.detach().numpy(), h.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_cross_entropy_outside_the_kernel_cases_takes_the_formula():
+    """Weights, label smoothing, probability targets and (N, C, d) inputs keep the general formula."""
+    x = tg.randn(4, 3, requires_grad=True)
+    with kernels_on_cpu():
+        before = RUNS["cross_entropy_rows"]
+        F.cross_entropy(x, tg.tensor([0, 1, 2, 0]), weight=tg.ones(3)).backward()
+        F.cross_entropy(x, tg.tensor([0, 1, 2, 0]), label_smoothing=0.1).backward()
+        F.cross_entropy(x, tg.softmax(tg.randn(4, 3), 1)).backward()
+        F.cross_entropy(tg.randn(2, 3, 5, requires_grad=True), tg.zeros(2, 5, dtype=tg.int64)).backward()
+        assert RUNS["cross_entropy_rows"] == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_every_kernel_has_a_test():
+    tested = set(OPTIMIZER_CASES) | set(ACTIVATION_CASES) | {"cross_entropy_rows", "cross_entropy_backward"}
+    assert set(_kernels.REGISTRY) == tested
+
+
+def test_kernels_are_off_on_the_cpu_by_default():
+    assert not _kernels.enabled(np)
+    before = sum(RUNS.values())
+    x = tg.randn(5, requires_grad=True)
+    opt = optim.Adam([x])
+    F.cross_entropy(tg.relu(x)[None], tg.tensor([1])).backward()
+    opt.step()
+    assert sum(RUNS.values()) == before

@@ -1,0 +1,80 @@
+"""Fused elementwise kernels for the CUDA backend: one launch where the NumPy formula would make several.
+
+On the GPU every kernel launch costs 12-15 us, so the chains of elementwise operations that the library itself
+emits (an optimizer's update of one parameter, an activation's backward, softmax + cross entropy) are written
+once more as a single ``cupy.ElementwiseKernel``. A ``Kernel`` is that kernel's source: the parameter lists and
+a C body in CuPy's dialect (``T`` a type placeholder, ``raw`` arrays indexed by hand, ``i`` the element index).
+It is compiled by CuPy on first use on a device; the NumPy formula stays the CPU path and the reference.
+
+Rules every body follows so that it means the same to NVRTC and to a host C++ compiler: scalars are
+``float64``/``int64`` parameters, arithmetic is done in ``double`` locals (so no call mixes float and double
+overloads), only ``sqrt exp log log1p expm1 tanh erf fabs fmax fmin`` are called, and no CUDA intrinsic or
+``INFINITY``/``isnan`` appears. That is what lets the test suite compile each body as C++ on the CPU, run it
+over NumPy arrays through the emulator hook below, and check it against the NumPy formula and against torch
+(``tests/kernel_harness.py``) on machines without a GPU.
+
+Only float32 and float64 arrays use a kernel (``supported``); everything else takes the NumPy/CuPy formula.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Kernel", "REGISTRY", "enabled", "supported", "set_emulator"]
+
+REGISTRY: dict[str, "Kernel"] = {}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_emulator: Callable | None = None
+
+
+class Kernel:
+    """One fused elementwise kernel: ``Kernel(name, in_params, out_params, body)``, called like the
+    ``cupy.ElementwiseKernel`` it compiles to, with every output array passed in (outputs are written in place)."""
+
+    __slots__ = ("name", "in_params", "out_params", "body", "_compiled")
+
+    def __init__(self, name: str, in_params: str, out_params: str, body: str) -> None:
+        if name in REGISTRY:
+            raise ValueError(f"kernel {name!r} is defined twice")
+        self.name, self.in_params, self.out_params, self.body = name, in_params, out_params, body
+        self._compiled = None
+        REGISTRY[name] = self
+
+    def __call__(self, *args):
+        if _emulator is not None and not any(_is_device_array(a) for a in args):
+            return _emulator(self, *args)
+        k = self._compiled
+        if k is None:
+            import cupy
+
+            k = self._compiled = cupy.ElementwiseKernel(self.in_params, self.out_params, self.body,
+                                                        "tinyautograd_" + self.name)
+        return k(*args)
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.name!r}, {self.in_params!r}, {self.out_params!r})"
+
+
+def _is_device_array(a) -> bool:
+    return hasattr(a, "__cuda_array_interface__")
+
+
+def enabled(xp) -> bool:
+    """Whether fused kernels replace the array formulas for arrays of module ``xp`` (CuPy, or NumPy while a test
+    emulator is installed)."""
+    return xp is not np or _emulator is not None
+
+
+def supported(*arrays) -> bool:
+    """True when every array is float32 or float64 and all share one dtype (what the kernels are written for)."""
+    dtype = arrays[0].dtype
+    return dtype in _FLOATS and all(a.dtype == dtype for a in arrays)
+
+
+def set_emulator(fn: Callable | None) -> Callable | None:
+    """Install ``fn(kernel, *numpy_args)`` to run kernels on NumPy arrays (the test suite's C++ harness), or
+    ``None`` to go back to the NumPy formulas on the CPU. Returns the previous emulator."""
+    global _emulator
+    previous, _emulator = _emulator, fn
+    return previous

@@ -1,0 +1,95 @@
+"""One-launch CUDA kernels for the activations' backward formulas (see ``tinyautograd._kernels``).
+
+Each kernel computes, for one element, what the op's NumPy/CuPy ``formula(ns, g, x, ...)`` computes with
+several array operations. The formula stays the CPU path, the ``create_graph`` path (through the
+``TensorNamespace``) and the reference the tests hold the kernel to. ``backward(ns, kernel, g, saved, *scalars)``
+is the one call site: it returns None when the kernel does not apply (no kernel, recording a graph, an array
+module without kernels, or dtypes other than one of float32/float64) and the caller falls back to the formula.
+"""
+from __future__ import annotations
+
+from .. import _kernels
+from .._kernels import Kernel
+
+# stable logistic of a double expression: exp of a non-positive number only
+_SIGMOID = "double {dst}; {{ double e_ = exp(-fabs({src})); double r_ = 1.0 / (1.0 + e_); " \
+           "{dst} = {src} >= 0 ? r_ : e_ * r_; }}\n"
+
+
+def _grad_kernel(name: str, saved: str, body: str, params: str = "") -> Kernel:
+    """``gx = f(g, saved, params)`` with ``G`` and ``X``/``Y`` the double values of ``g`` and the saved array."""
+    local = saved.upper()
+    return Kernel(name, f"T g, T {saved}" + (f", {params}" if params else ""), "T gx",
+                  f"const double G = g; const double {local} = {saved};\n{body}")
+
+
+RELU = _grad_kernel("relu_backward", "y", "gx = Y > 0 ? G : 0.0;")
+SIGMOID = _grad_kernel("sigmoid_backward", "y", "gx = G * (Y * (1.0 - Y));")
+TANH = _grad_kernel("tanh_backward", "y", "gx = G * (1.0 - Y * Y);")
+LEAKY_RELU = _grad_kernel("leaky_relu_backward", "x", "gx = X > 0 ? G : G * slope;", "float64 slope")
+ELU = _grad_kernel("elu_backward", "x",
+                   "double neg = X > 0 ? 0.0 : X;\n"
+                   "gx = X > 0 ? G * scale : G * (exp(neg * input_scale) * coef);",
+                   "float64 scale, float64 input_scale, float64 coef")
+GELU = _grad_kernel("gelu_backward", "x",
+                    "double cdf = 0.5 * (1.0 + erf(X * 0.7071067811865476));\n"
+                    "double pdf = exp(X * X * -0.5) * 0.3989422804014327;\n"
+                    "gx = G * (cdf + X * pdf);")
+GELU_TANH = _grad_kernel("gelu_tanh_backward", "x",
+                         "const double k = 0.7978845608028654;\n"
+                         "double t = tanh((X + 0.044715 * X * X * X) * k);\n"
+                         "gx = G * (0.5 * (1.0 + t) + 0.5 * X * (1.0 - t * t) * (k * (1.0 + 0.134145 * X * X)));")
+SILU = _grad_kernel("silu_backward", "x", _SIGMOID.format(dst="s", src="X") + "gx = G * (s * (1.0 + X * (1.0 - s)));")
+SOFTPLUS = _grad_kernel("softplus_backward", "x",
+                        "double bx = X * beta;\n" + _SIGMOID.format(dst="s", src="bx")
+                        + "gx = bx > threshold ? G : G * s;", "float64 beta, float64 threshold")
+MISH = _grad_kernel("mish_backward", "x",
+                    "double sp = X > 20.0 ? X : log1p(exp(-fabs(X))) + (X > 0 ? X : 0.0);\n"
+                    "double t = tanh(sp);\n" + _SIGMOID.format(dst="s", src="X")
+                    + "gx = G * (t + X * s * (1.0 - t * t));")
+HARDTANH = _grad_kernel("hardtanh_backward", "x", "gx = (X > lo && X < hi) ? G : 0.0;", "float64 lo, float64 hi")
+HARDSIGMOID = _grad_kernel("hardsigmoid_backward", "x", "gx = (X > -3.0 && X < 3.0) ? G / 6.0 : 0.0;")
+HARDSWISH = _grad_kernel("hardswish_backward", "x", "gx = X <= -3.0 ? 0.0 : (X < 3.0 ? G * (X / 3.0 + 0.5) : G);")
+THRESHOLD = _grad_kernel("threshold_backward", "x", "gx = X > th ? G : 0.0;", "float64 th")
+LOGSIGMOID = _grad_kernel("logsigmoid_backward", "x", _SIGMOID.format(dst="s", src="-X") + "gx = G * s;")
+
+# Cross entropy from logits with class indices, one thread per row of an (N, C) array: the row's max, log of the
+# summed exponentials and loss in one launch; ``count`` is 1 (counted), 0 (ignore_index) or -1e30 (a target out of
+# range, found by the caller from the sign of the sum). The backward is one launch over the (N, C) elements.
+CROSS_ENTROPY_ROW_LIMIT = 4096
+CROSS_ENTROPY = Kernel(
+    "cross_entropy_rows", "raw T x, int64 t, int64 C, int64 ignore_index", "T loss, T rowmax, T logsum, T count",
+    "const long long base = (long long)i * C;\n"
+    "double m = x[base];\n"
+    "for (long long j = 1; j < C; ++j) { const double v = x[base + j]; m = (v != v || v > m) ? v : m; }\n"
+    "double s = 0.0;\n"
+    "for (long long j = 0; j < C; ++j) s += exp((double)x[base + j] - m);\n"
+    "const double ls = log(s);\n"
+    "rowmax = m; logsum = ls;\n"
+    "if (t == ignore_index) { loss = 0.0; count = 0.0; }\n"
+    "else if (t < 0 || t >= C) { loss = 0.0; count = -1.0e30; }\n"
+    "else { loss = ls - ((double)x[base + t] - m); count = 1.0; }")
+CROSS_ENTROPY_BACKWARD = Kernel(
+    "cross_entropy_backward",
+    "T x, raw T rowmax, raw T logsum, raw int64 t, raw T a, int64 C, int64 ignore_index, int64 per_row, "
+    "int64 mean, float64 divisor", "T gx",
+    "const long long r = (long long)i / C; const long long c = (long long)i % C;\n"
+    "const long long tr = t[r];\n"
+    "const double valid = tr != ignore_index ? 1.0 : 0.0;\n"
+    "const double p = exp(((double)x - (double)rowmax[r]) - (double)logsum[r]);\n"
+    "const double q = c == tr ? valid : 0.0;\n"
+    "double scale = per_row ? (double)a[r] : (double)a[0];\n"
+    "if (mean) scale = divisor != 0.0 ? scale / divisor : scale * 0.0;\n"
+    "gx = (p * valid - q) * scale;")
+
+
+def backward(ns, kernel: Kernel | None, g, saved, *scalars):
+    """The kernel's gradient array, or None when the caller should run the formula instead."""
+    if kernel is None or ns.create_graph:
+        return None
+    xp = ns.xp
+    if not _kernels.enabled(xp) or not _kernels.supported(g, saved):
+        return None
+    out = xp.empty_like(saved)
+    kernel(g, saved, *scalars, out)
+    return out
