@@ -291,9 +291,53 @@ def test_cross_entropy_outside_the_kernel_cases_takes_the_formula():
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# softmax and log_softmax along the last axis: one launch forward, one backward
+
+SOFTMAX_CASES = {"softmax": (tg.softmax, torch.softmax, "softmax_rows", "softmax_backward_rows"),
+                 "log_softmax": (tg.log_softmax, torch.log_softmax, "log_softmax_rows", "log_softmax_backward_rows")}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("op", sorted(SOFTMAX_CASES))
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), scale=st.sampled_from([1.0, 50.0, 1000.0]),
+       seed=st.integers(0, 2 ** 16), transposed=st.booleans())
+def test_softmax_row_kernels_match_torch(op, dtype, shape, scale, seed, transposed):
+    ours_fn, theirs_fn, forward, backward = SOFTMAX_CASES[op]
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * scale).astype(dtype)
+    if transposed and x.ndim > 1:
+        x = x.swapaxes(0, -1)  # a non-contiguous input
+    g = rng.standard_normal(x.shape).astype(dtype)
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect=forward):
+        y = ours_fn(a, -1)
+        with kernels_on_cpu(expect=backward):
+            y.backward(tg.tensor(g))
+    ref = theirs_fn(b, -1)
+    ref.backward(torch.tensor(g))
+    tol = vars(tolerance(dtype))
+    np.testing.assert_allclose(y.detach().numpy(), ref.detach().numpy(), **tol)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("op", sorted(SOFTMAX_CASES))
+def test_softmax_over_another_axis_takes_the_formula(op):
+    ours_fn, theirs_fn, forward, backward = SOFTMAX_CASES[op]
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu():
+        before = RUNS[forward] + RUNS[backward]
+        ours_fn(a, 0).sum().backward()
+        assert RUNS[forward] + RUNS[backward] == before
+    theirs_fn(b, 0).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 def test_every_kernel_has_a_test():
     tested = set(OPTIMIZER_CASES) | set(ACTIVATION_CASES) | {"cross_entropy_rows", "cross_entropy_backward"}
+    tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
     assert set(_kernels.REGISTRY) == tested
 
 

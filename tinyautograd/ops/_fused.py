@@ -82,6 +82,53 @@ CROSS_ENTROPY_BACKWARD = Kernel(
     "if (mean) scale = divisor != 0.0 ? scale / divisor : scale * 0.0;\n"
     "gx = (p * valid - q) * scale;")
 
+# softmax / log_softmax along the last axis of a contiguous (N, C) view, one thread per row; ``rows`` is an (N,)
+# output that sets the launch size (it receives the row's log-sum-exp)
+_ROW_MAX = ("const long long base = (long long)i * C;\n"
+            "double m = x[base];\n"
+            "for (long long j = 1; j < C; ++j) { const double v = x[base + j]; m = (v != v || v > m) ? v : m; }\n"
+            "double s = 0.0;\n"
+            "for (long long j = 0; j < C; ++j) s += exp((double)x[base + j] - m);\n")
+SOFTMAX_ROW_LIMIT = 4096
+LOG_SOFTMAX = Kernel("log_softmax_rows", "raw T x, int64 C", "raw T y, T rows",
+                     _ROW_MAX + "const double ls = log(s);\n"
+                     "for (long long j = 0; j < C; ++j) y[base + j] = ((double)x[base + j] - m) - ls;\n"
+                     "rows = m + ls;")
+SOFTMAX = Kernel("softmax_rows", "raw T x, int64 C", "raw T y, T rows",
+                 _ROW_MAX + "for (long long j = 0; j < C; ++j) y[base + j] = exp((double)x[base + j] - m) / s;\n"
+                 "rows = m + log(s);")
+LOG_SOFTMAX_BACKWARD = Kernel(
+    "log_softmax_backward_rows", "raw T g, raw T y, int64 C", "raw T gx, T rows",
+    "const long long base = (long long)i * C;\n"
+    "double s = 0.0;\n"
+    "for (long long j = 0; j < C; ++j) s += (double)g[base + j];\n"
+    "for (long long j = 0; j < C; ++j) gx[base + j] = (double)g[base + j] - exp((double)y[base + j]) * s;\n"
+    "rows = s;")
+SOFTMAX_BACKWARD = Kernel(
+    "softmax_backward_rows", "raw T g, raw T y, int64 C", "raw T gx, T rows",
+    "const long long base = (long long)i * C;\n"
+    "double s = 0.0;\n"
+    "for (long long j = 0; j < C; ++j) s += (double)g[base + j] * (double)y[base + j];\n"
+    "for (long long j = 0; j < C; ++j) gx[base + j] = (double)y[base + j] * ((double)g[base + j] - s);\n"
+    "rows = s;")
+
+
+def rows(xp, kernel: Kernel, *arrays):
+    """Run a row kernel over arrays whose last axis is the row: returns the new (same-shaped) result array."""
+    shape = arrays[0].shape
+    classes = shape[-1]
+    flat = [xp.ascontiguousarray(a).reshape(-1) for a in arrays]
+    out = xp.empty(shape, dtype=arrays[0].dtype)
+    kernel(*flat, classes, out.reshape(-1), xp.empty(arrays[0].size // classes, dtype=out.dtype))
+    return out
+
+
+def rows_apply(xp, axis: int, *arrays) -> bool:
+    """Whether the softmax row kernels apply: last axis, 1 to SOFTMAX_ROW_LIMIT classes, float32/float64."""
+    a = arrays[0]
+    return (axis == a.ndim - 1 and 0 < a.shape[-1] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.enabled(xp)
+            and _kernels.supported(*arrays))
+
 
 def backward(ns, kernel: Kernel | None, g, saved, *scalars):
     """The kernel's gradient array, or None when the caller should run the formula instead."""

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import _dtype
 from ..autograd.engine import Node
+from . import _fused as F
 from ._util import edge, grad_state, normalize_dims, relabel, wrap, wrap_dim, xp_of
 from ..tensor import Tensor
 
@@ -557,6 +558,8 @@ class SoftmaxBackward(Node):
 
     def backward(self, ns, g):
         y = ns.out(self)
+        if not ns.create_graph and F.rows_apply(ns.xp, self.axis, y, g):
+            return (F.rows(ns.xp, F.SOFTMAX_BACKWARD, g, y),)
         return (y * (g - ns.sum(g * y, axis=self.axis, keepdims=True)),)
 
     def name(self) -> str:
@@ -569,6 +572,8 @@ class LogSoftmaxBackward(Node):
 
     def backward(self, ns, g):
         y = ns.out(self)
+        if not ns.create_graph and F.rows_apply(ns.xp, self.axis, y, g):
+            return (F.rows(ns.xp, F.LOG_SOFTMAX_BACKWARD, g, y),)
         return (g - ns.exp(y) * ns.sum(g, axis=self.axis, keepdims=True),)
 
     def name(self) -> str:
@@ -592,6 +597,8 @@ def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor
     xp = xp_of(d)
     if d.ndim == 0:
         y = xp.ones_like(d)
+    elif F.rows_apply(xp, axis, d):
+        y = F.rows(xp, F.SOFTMAX, d)
     else:
         e = xp.exp(d - d.max(axis=axis, keepdims=True)) if d.size else d.copy()
         y = e / e.sum(axis=axis, keepdims=True) if d.size else e
@@ -613,6 +620,8 @@ def log_softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Te
         y = xp.zeros_like(d)
     elif d.size == 0:
         y = d.copy()
+    elif F.rows_apply(xp, axis, d):
+        y = F.rows(xp, F.LOG_SOFTMAX, d)
     else:
         shifted = d - d.max(axis=axis, keepdims=True)
         y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
