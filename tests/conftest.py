@@ -6,6 +6,7 @@ runs many more examples per property.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -19,6 +20,10 @@ settings.register_profile("thorough", max_examples=300, deadline=None, print_blo
 settings.register_profile("dev", max_examples=5, deadline=None, derandomize=True,
                           suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Hypothesis's pytest plugin wraps a parametrised test's settings once per invocation, each wrapper falling back to
+# the previous one; reading a setting walks that chain recursively. The op table's generic tests are invoked a few
+# thousand times (every op on cpu and cuda), more than the default recursion limit allows.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
 
 
 def _cuda_pair_available() -> bool:
@@ -32,15 +37,42 @@ def _cuda_pair_available() -> bool:
 
 
 CUDA = _cuda_pair_available()
-DEVICES = [pytest.param("cpu", id="cpu"),
-           pytest.param("cuda", id="cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
-               not CUDA, reason="needs a GPU visible to both CuPy and torch")])]
+# without a GPU, the cuda copy of every device-parametrised test runs on the NumPy-backed CuPy stand-in (torch on
+# the cpu): it finds host arrays on CUDA paths and results on the wrong device. TINYAUTOGRAD_FAKE_CUDA=0 skips it.
+FAKE_CUDA = not CUDA and os.environ.get("TINYAUTOGRAD_FAKE_CUDA", "1") != "0"
+if CUDA:
+    _CUDA_PARAM = pytest.param("cuda", id="cuda", marks=pytest.mark.gpu)
+elif FAKE_CUDA:
+    _CUDA_PARAM = pytest.param("cuda", id="fakecuda", marks=pytest.mark.fakecuda)
+else:
+    _CUDA_PARAM = pytest.param("cuda", id="cuda", marks=[pytest.mark.gpu, pytest.mark.skip(
+        reason="needs a GPU visible to both CuPy and torch (or TINYAUTOGRAD_FAKE_CUDA=1)")])
+DEVICES = [pytest.param("cpu", id="cpu"), _CUDA_PARAM]
 
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    """'cpu' always; 'cuda' where tinyautograd and torch both see a GPU (compared with torch on cuda)."""
-    return request.param
+    """'cpu' always; 'cuda' where tinyautograd and torch both see a GPU (compared with torch on cuda), else on
+    the CuPy stand-in against torch on the cpu."""
+    if request.param == "cuda" and FAKE_CUDA:
+        import fake_cupy
+
+        with fake_cupy.active():
+            yield "cuda"
+    else:
+        yield request.param
+
+
+@pytest.fixture(params=[_CUDA_PARAM])
+def cuda_device(request):
+    """Just the 'cuda' copy of ``device``, for tests that only mean something on a GPU."""
+    if FAKE_CUDA:
+        import fake_cupy
+
+        with fake_cupy.active():
+            yield "cuda"
+    else:
+        yield "cuda"
 
 
 def pytest_collection_modifyitems(config, items):

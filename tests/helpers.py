@@ -69,9 +69,20 @@ def ours_tensor(array: np.ndarray, device: str, requires_grad: bool = False) -> 
     return t.requires_grad_(True) if requires_grad else t
 
 
+# set to "cpu" while tinyautograd's "cuda" is the NumPy-backed fake (tests/test_fake_cuda.py): torch stays on the cpu
+TORCH_DEVICE_FOR_CUDA: str | None = None
+
+
+def torch_device(device: str) -> str:
+    """Where the torch side of a test runs for tinyautograd's ``device``: the same, except on the CuPy stand-in."""
+    if TORCH_DEVICE_FOR_CUDA is not None and device.startswith("cuda"):
+        return TORCH_DEVICE_FOR_CUDA
+    return device
+
+
 def torch_tensor(array: np.ndarray, device: str, requires_grad: bool = False) -> torch.Tensor:
     """A torch tensor holding a private copy of ``array`` on ``device``."""
-    t = torch.tensor(np.array(array, copy=True), device=device)
+    t = torch.tensor(np.array(array, copy=True), device=torch_device(device))
     return t.requires_grad_(True) if requires_grad else t
 
 

@@ -844,9 +844,7 @@ def test_weights_only_is_accepted_and_never_unpickles(no_unpickling: None, weigh
     assert tinyautograd.load(buffer, weights_only=weights_only)[0].tolist() == [1.0]
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not CUDA, reason="needs CUDA visible to tinyautograd")
-def test_cuda_tensors_load_back_on_their_device_unless_mapped() -> None:
+def test_cuda_tensors_load_back_on_their_device_unless_mapped(cuda_device) -> None:
     weight = tinyautograd.arange(6.0, device="cuda").reshape(2, 3).requires_grad_()
     loaded = roundtrip({"w": weight})["w"]
     assert loaded.device == weight.device and loaded.requires_grad and loaded.is_leaf
@@ -858,11 +856,9 @@ def test_cuda_tensors_load_back_on_their_device_unless_mapped() -> None:
     assert locations == [str(weight.device)]
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not CUDA, reason="needs CUDA visible to tinyautograd")
 @pytest.mark.parametrize("map_location", ["cuda", "cuda:0", tinyautograd.device("cuda", 0), {"cpu": "cuda:0"},
                                           lambda tensor, location: tensor.cuda()])
-def test_cpu_tensors_map_to_cuda(map_location) -> None:
+def test_cpu_tensors_map_to_cuda(cuda_device, map_location) -> None:
     loaded = roundtrip({"w": tinyautograd.ones(3, requires_grad=True)}, map_location=map_location)["w"]
     assert loaded.device == tinyautograd.device("cuda", 0)
     assert loaded.tolist() == [1.0, 1.0, 1.0] and loaded.requires_grad and loaded.is_leaf
