@@ -349,3 +349,22 @@ def test_kernels_are_off_on_the_cpu_by_default():
     F.cross_entropy(tg.relu(x)[None], tg.tensor([1])).backward()
     opt.step()
     assert sum(RUNS.values()) == before
+
+
+def test_cuda_takes_the_fused_paths(cuda_device):
+    """On cuda (a GPU, or the CuPy stand-in) the library calls its kernels: each one used here gets compiled."""
+    used = ["adam", "sgd_momentum", "relu_backward", "sigmoid_backward", "cross_entropy_rows",
+            "cross_entropy_backward", "log_softmax_rows", "log_softmax_backward_rows"]
+    for name in used:
+        _kernels.REGISTRY[name]._compiled = None
+    x = tg.randn(8, 5, device=cuda_device)
+    w = tg.randn(5, 4, device=cuda_device, requires_grad=True)
+    v = tg.randn(4, 3, device=cuda_device, requires_grad=True)
+    adam, sgd = optim.Adam([w]), optim.SGD([v], lr=0.1, momentum=0.9)
+    h = tg.sigmoid(tg.relu(x @ w))
+    loss = F.cross_entropy(h @ v, tg.tensor([0, 1, 2, 0, 1, 2, 0, 1], device=cuda_device))
+    loss = loss + tg.log_softmax(h @ v, -1).mean()
+    loss.backward()
+    adam.step()
+    sgd.step()
+    assert [n for n in used if _kernels.REGISTRY[n]._compiled is None] == []

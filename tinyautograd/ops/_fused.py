@@ -125,9 +125,10 @@ def rows(xp, kernel: Kernel, *arrays):
 
 def rows_apply(xp, axis: int, *arrays) -> bool:
     """Whether the softmax row kernels apply: last axis, 1 to SOFTMAX_ROW_LIMIT classes, float32/float64."""
+    if not _kernels.enabled(xp):
+        return False
     a = arrays[0]
-    return (axis == a.ndim - 1 and 0 < a.shape[-1] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.enabled(xp)
-            and _kernels.supported(*arrays))
+    return axis == a.ndim - 1 and 0 < a.shape[-1] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.supported(*arrays)
 
 
 def backward(ns, kernel: Kernel | None, g, saved, *scalars):

@@ -134,7 +134,7 @@ class _ActivationNode(Node):
 
     def backward(self, ns, g):
         x = ns.saved(self)[0]
-        if self.kernel is not None:
+        if self.kernel is not None and not ns.create_graph and (ns.xp is not np or _kernels._emulator is not None):
             kernel, scalars = self.kernel(self.params)
             gx = F.backward(ns, kernel, g, x, *scalars)
             if gx is not None:
