@@ -45,14 +45,11 @@ def synchronize(device=None) -> None:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the CUDA streams; tinyautograd's generators derive their CUDA stream from the CPU seed, so this
-    reseeds the default generator as a whole (cuda and cpu draws stay reproducible together)."""
+    """Seed the default generator's CUDA stream only, as ``torch.cuda.manual_seed`` (``tinyautograd.manual_seed``
+    seeds the cpu and CUDA streams together). Accepted, and remembered, where no GPU is available."""
     from .random import default_generator
 
-    if is_available():
-        default_generator._cuda_rng = None
-        cp = cupy_or_raise()
-        cp.random.seed(int(seed))
+    default_generator.cuda_manual_seed(seed)
 
 
 def manual_seed_all(seed: int) -> None:

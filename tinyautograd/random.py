@@ -16,16 +16,21 @@ class Generator:
 
     def __init__(self, device="cpu") -> None:
         self.device = normalize_device(device) if device != "cpu" else _device_cls("cpu")
-        self._seed = 67280421310721
+        self._seed = self._cuda_seed = 67280421310721
         self._rng = np.random.default_rng(self._seed)
         self._cuda_rng = None
 
     def manual_seed(self, seed: int) -> "Generator":
-        seed = int(seed)
-        if seed < 0:
-            seed += 1 << 64
+        """Seed the cpu stream and the CUDA stream (each its own, as torch's per-device generators)."""
+        seed = _unsigned(seed)
         self._seed = seed
         self._rng = np.random.default_rng(seed)
+        self.cuda_manual_seed(seed)
+        return self
+
+    def cuda_manual_seed(self, seed: int) -> "Generator":
+        """Seed only the CUDA stream (``torch.cuda.manual_seed``); the cpu stream goes on untouched."""
+        self._cuda_seed = _unsigned(seed)
         self._cuda_rng = None
         return self
 
@@ -58,12 +63,17 @@ class Generator:
         return self._rng
 
     def rng_for(self, xp):
-        """The random stream for an array module: NumPy's on cpu, a CuPy stream seeded from it on cuda."""
+        """The random stream for an array module: NumPy's on cpu, CuPy's (from the CUDA seed) on cuda."""
         if xp is np:
             return self._rng
         if self._cuda_rng is None:
-            self._cuda_rng = xp.random.default_rng(int(self._rng.integers(0, 2 ** 63)))
+            self._cuda_rng = xp.random.default_rng(self._cuda_seed)
         return self._cuda_rng
+
+
+def _unsigned(seed) -> int:
+    seed = int(seed)
+    return seed + (1 << 64) if seed < 0 else seed
 
 
 default_generator = Generator()

@@ -1,0 +1,134 @@
+"""The CUDA user surface a torch script touches: ``tinyautograd.cuda``, moving tensors and modules, creation with
+``device=``, optimizer state next to its parameter, data moved batch by batch. Runs on a GPU where one is visible,
+else on the CuPy stand-in (``cuda_device`` fixture, tests/conftest.py); torch's behaviour, where it is compared,
+is torch's documented one (``.to`` returning ``self`` when nothing changes, ``Module._apply`` moving gradients...).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyautograd as tg
+import tinyautograd.nn as nn
+import tinyautograd.utils.data as tgd
+from tinyautograd import optim
+
+
+def test_cuda_module_answers_like_torch_cuda(cuda_device):
+    assert tg.cuda.is_available() and tg.cuda.device_count() >= 1
+    assert tg.cuda.current_device() == 0
+    assert isinstance(tg.cuda.get_device_name(), str) and tg.cuda.get_device_name(0) == tg.cuda.get_device_name()
+    tg.cuda.synchronize()
+    tg.cuda.manual_seed(3)
+    a = tg.randn(5, device="cuda")
+    tg.cuda.manual_seed_all(3)
+    b = tg.randn(5, device="cuda")
+    np.testing.assert_array_equal(a.cpu().numpy(), b.cpu().numpy())
+    # torch's split: cuda.manual_seed leaves the cpu stream alone; manual_seed seeds both
+    tg.manual_seed(0)
+    cpu_draw = tg.randn(3).numpy()
+    tg.manual_seed(0)
+    tg.cuda.manual_seed(9)
+    np.testing.assert_array_equal(tg.randn(3).numpy(), cpu_draw)
+    tg.manual_seed(4)
+    c = tg.rand(4, device="cuda")
+    tg.manual_seed(4)
+    np.testing.assert_array_equal(tg.rand(4, device="cuda").cpu().numpy(), c.cpu().numpy())
+
+
+def test_moving_a_tensor_and_back(cuda_device):
+    t = tg.tensor([1.0, 2.0], requires_grad=True)
+    c = t.cuda()
+    assert c.is_cuda and not t.is_cuda and c.device == tg.device("cuda", 0) and c.get_device() == 0
+    assert c.requires_grad and c.grad_fn is not None  # a differentiable copy, as torch's
+    assert c.cuda() is c and c.to("cuda") is c and c.to(tg.device("cuda:0")) is c
+    assert c.to("cuda", non_blocking=True) is c
+    back = c.cpu()
+    assert back.device.type == "cpu" and back.tolist() == [1.0, 2.0]
+    (c * 3).sum().backward()
+    assert t.grad.device.type == "cpu" and t.grad.tolist() == [3.0, 3.0]
+    d = t.detach().to("cuda", tg.float64)
+    assert d.is_cuda and d.dtype == tg.float64
+    e = tg.zeros(1).to(d)  # .to(other) takes the other tensor's device and dtype
+    assert e.is_cuda and e.dtype == tg.float64
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: tg.zeros(2, 3, device=d), lambda d: tg.ones(2, device=d), lambda d: tg.empty(4, device=d),
+    lambda d: tg.full((2,), 7.0, device=d), lambda d: tg.arange(5, device=d), lambda d: tg.linspace(0, 1, 3, device=d),
+    lambda d: tg.eye(3, device=d), lambda d: tg.rand(2, device=d), lambda d: tg.randn(2, device=d),
+    lambda d: tg.randint(0, 5, (3,), device=d), lambda d: tg.randperm(4, device=d),
+    lambda d: tg.tensor([1, 2], device=d), lambda d: tg.as_tensor(np.ones(2), device=d),
+    lambda d: tg.zeros_like(tg.ones(2), device=d), lambda d: tg.ones(2).new_zeros(3, device=d),
+], ids=["zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint", "randperm",
+        "tensor", "as_tensor", "zeros_like", "new_zeros"])
+def test_every_creation_function_takes_device(cuda_device, make):
+    for device in ("cuda", tg.device("cuda", 0), "cuda:0"):
+        t = make(device)
+        assert t.is_cuda and t.device == tg.device("cuda", 0)
+
+
+def test_default_device_cuda_places_new_tensors(cuda_device):
+    try:
+        tg.set_default_device("cuda")
+        assert tg.zeros(1).is_cuda and tg.tensor([1.0]).is_cuda and nn.Linear(2, 2).weight.is_cuda
+    finally:
+        tg.set_default_device(None)
+    assert not tg.zeros(1).is_cuda
+
+
+def test_module_to_cuda_moves_parameters_buffers_and_gradients(cuda_device):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    model(tg.randn(5, 3)).sum().backward()
+    weight = model[0].weight
+    assert model.cuda() is model
+    assert weight.is_cuda and weight.grad.is_cuda and model[1].running_mean.is_cuda
+    assert all(p.is_cuda for p in model.parameters()) and all(b.is_cuda for b in model.buffers())
+    assert model[0].weight is weight  # moved in place: an optimizer built before still holds it
+    out = model(tg.randn(5, 3, device="cuda"))
+    assert out.is_cuda
+    model.to("cpu")
+    assert not weight.is_cuda and not weight.grad.is_cuda
+
+
+def test_optimizer_state_lives_with_its_parameter(cuda_device):
+    model = nn.Linear(3, 2).cuda()
+    opt = optim.Adam(model.parameters(), lr=0.1)
+    model(tg.randn(4, 3, device="cuda")).pow(2).sum().backward()
+    opt.step()
+    state = opt.state[model.weight]
+    assert state["exp_avg"].is_cuda and state["exp_avg_sq"].is_cuda and not state["step"].is_cuda
+    # a state_dict saved on the GPU loads onto cpu parameters (and back), cast to the parameters' device
+    cpu_model = nn.Linear(3, 2)
+    cpu_opt = optim.Adam(cpu_model.parameters(), lr=0.1)
+    cpu_opt.load_state_dict(opt.state_dict())
+    assert not cpu_opt.state[cpu_model.weight]["exp_avg"].is_cuda
+    np.testing.assert_array_equal(cpu_opt.state[cpu_model.weight]["exp_avg"].numpy(), state["exp_avg"].cpu().numpy())
+    opt.load_state_dict(cpu_opt.state_dict())
+    assert opt.state[model.weight]["exp_avg"].is_cuda
+
+
+def test_training_on_cuda_equals_training_on_cpu(cuda_device):
+    """The same seeded model, data and optimizer: a few steps on each device give the same weights."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 6)), rng.integers(0, 3, 32)
+    results = {}
+    for device in ("cpu", "cuda"):
+        tg.manual_seed(1)
+        model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).to(device=device, dtype=tg.float64)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        loader = tgd.DataLoader(tgd.TensorDataset(tg.tensor(x), tg.tensor(y)), batch_size=8)
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+        results[device] = [p.detach().cpu().numpy() for p in model.parameters()]
+    for a, b in zip(results["cpu"], results["cuda"]):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+
+
+def test_data_loader_pin_memory_is_accepted(cuda_device):
+    loader = tgd.DataLoader(tgd.TensorDataset(tg.arange(6.0)), batch_size=4, pin_memory=True)
+    batches = [b[0].to("cuda", non_blocking=True) for b in loader]
+    assert [b.tolist() for b in batches] == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]] and all(b.is_cuda for b in batches)
