@@ -716,6 +716,19 @@ def _checked_targets(xp, t, classes: int, ignore_index: int):
     return valid, tt.astype(np.int64, copy=False)
 
 
+def _reduce_per_position(xp, per, reduction: str, batched: bool, divisor, dtype):
+    """Per-position class losses reduced as torch does: 'none' keeps them (the single value when unbatched), 'sum'
+    adds them, 'mean' divides the sum by ``divisor`` (an array or a number; 0/0 gives nan)."""
+    if reduction == "none":
+        y = per if batched else per[0]
+    elif reduction == "sum":
+        y = per.sum()
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = per.sum() / divisor
+    return xp.asarray(y, dtype=dtype)
+
+
 def _class_shape(ndim: int, classes: int) -> tuple:
     return (1, classes) + (1,) * (ndim - 2)
 
@@ -823,14 +836,7 @@ def _cross_entropy_rows(input: Tensor, x, t, ignore_index: int, reduction: str, 
     divisor = float(total)
     if divisor < 0:
         _checked_targets(xp, t, classes, ignore_index)  # raises the IndexError naming the bad target
-    if reduction == "none":
-        y = loss if batched else loss[0]
-    elif reduction == "sum":
-        y = loss.sum()
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = loss.sum() / total
-    y = xp.asarray(y, dtype=x.dtype)
+    y = _reduce_per_position(xp, loss, reduction, batched, total, x.dtype)
     if grad_state.enabled and input.requires_grad:
         node = CrossEntropyBackward((edge(input),))
         node.out, node.rows, node.tt, node.valid, node.ignore_index = None, (rowmax, logsum), t, None, ignore_index
@@ -912,14 +918,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
             per = (1 - eps) * per + (eps / classes) * smooth
         total = wy.sum()
         divisor = float(total)
-    if reduction == "none":
-        y = per if batched else per[0]
-    elif reduction == "sum":
-        y = per.sum()
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = per.sum() / (divisor if prob else total)
-    y = xp.asarray(y, dtype=x.dtype)
+    y = _reduce_per_position(xp, per, reduction, batched, divisor if prob else total, x.dtype)
     target_grad = prob and target.requires_grad
     if grad_state.enabled and (input.requires_grad or target_grad):
         node = CrossEntropyBackward((edge(input), edge(target)) if prob else (edge(input),))
@@ -978,14 +977,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     wy = valid.astype(x.dtype) if w is None else w[tt] * valid
     per = -wy * xp.take_along_axis(x, tt[:, None], axis=1)[:, 0]
     total = wy.sum()
-    if reduction == "none":
-        y = per if batched else per[0]
-    elif reduction == "sum":
-        y = per.sum()
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = per.sum() / total
-    y = xp.asarray(y, dtype=x.dtype)
+    y = _reduce_per_position(xp, per, reduction, batched, total, x.dtype)
     if grad_state.enabled and input.requires_grad:
         node = NllLossBackward((edge(input),))
         node.tt, node.wy, node.reduction, node.divisor = tt, wy, reduction, float(total)
