@@ -849,9 +849,8 @@ def _cross_entropy_rows(input: Tensor, x, t, ignore_index: int, reduction: str, 
 
 
 def _log_softmax_arr(xp, x):
-    shifted = x - x.max(axis=1, keepdims=True)
     with np.errstate(under="ignore"):
-        return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        return R._log_softmax_arrays(xp, x, 1)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,

@@ -588,48 +588,49 @@ def _softmax_dim(input: Tensor, dim, op: str) -> int:
     return wrap_dim(dim, input._data.ndim, op)
 
 
-def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
-    """``exp(x) / sum(exp(x), dim)``, stable for any magnitude (``torch.softmax``)."""
+def _softmax_family(input: Tensor, dim, dtype, op: str, node_cls, kernel, formula, zero_d):
+    """softmax/log_softmax: validation, dim choice, the last-axis row kernel where it applies (CUDA), else
+    ``formula(xp, d, axis)``; ``zero_d(xp, d)`` for a 0-d input."""
     d = input._data if dtype is None else input._data.astype(_dtype.to_dtype(dtype).np_dtype)
     if d.dtype.kind != "f":
-        raise RuntimeError(f"softmax: expected a floating point input, got {input.dtype}")
-    axis = _softmax_dim(input, dim, "softmax")
+        raise RuntimeError(f"{op}: expected a floating point input, got {input.dtype}")
+    axis = _softmax_dim(input, dim, op)
     xp = xp_of(d)
     if d.ndim == 0:
-        y = xp.ones_like(d)
+        y = zero_d(xp, d)
+    elif d.size == 0:
+        y = d.copy()
     elif F.rows_apply(xp, axis, d):
-        y = F.rows(xp, F.SOFTMAX, d)
+        y = F.rows(xp, kernel, d)
     else:
-        e = xp.exp(d - d.max(axis=axis, keepdims=True)) if d.size else d.copy()
-        y = e / e.sum(axis=axis, keepdims=True) if d.size else e
+        y = formula(xp, d, axis)
     if grad_state.enabled and input.requires_grad:
-        node = SoftmaxBackward((edge(input),))
+        node = node_cls((edge(input),))
         node.out, node.axis = y, axis
         return wrap(y, node)
     return wrap(y)
+
+
+def _softmax_arrays(xp, d, axis):
+    e = xp.exp(d - d.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax_arrays(xp, d, axis):
+    shifted = d - d.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """``exp(x) / sum(exp(x), dim)``, stable for any magnitude (``torch.softmax``)."""
+    return _softmax_family(input, dim, dtype, "softmax", SoftmaxBackward, F.SOFTMAX, _softmax_arrays,
+                           lambda xp, d: xp.ones_like(d))
 
 
 def log_softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """``x - logsumexp(x, dim)``, stable (``torch.log_softmax``)."""
-    d = input._data if dtype is None else input._data.astype(_dtype.to_dtype(dtype).np_dtype)
-    if d.dtype.kind != "f":
-        raise RuntimeError(f"log_softmax: expected a floating point input, got {input.dtype}")
-    axis = _softmax_dim(input, dim, "log_softmax")
-    xp = xp_of(d)
-    if d.ndim == 0:
-        y = xp.zeros_like(d)
-    elif d.size == 0:
-        y = d.copy()
-    elif F.rows_apply(xp, axis, d):
-        y = F.rows(xp, F.LOG_SOFTMAX, d)
-    else:
-        shifted = d - d.max(axis=axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-    if grad_state.enabled and input.requires_grad:
-        node = LogSoftmaxBackward((edge(input),))
-        node.out, node.axis = y, axis
-        return wrap(y, node)
-    return wrap(y)
+    return _softmax_family(input, dim, dtype, "log_softmax", LogSoftmaxBackward, F.LOG_SOFTMAX,
+                           _log_softmax_arrays, lambda xp, d: xp.zeros_like(d))
 
 
 class CumsumBackward(Node):
