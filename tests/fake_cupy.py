@@ -19,6 +19,7 @@ are for ``make gpu-check`` on a GPU.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import operator
@@ -121,9 +122,10 @@ class ndarray:
 
     # --- indexing
     def __getitem__(self, key):
-        return _wrap(self._a[_unwrap_key(key)])
+        return _counted(self._a[_unwrap_key(key)], (self._a,))
 
     def __setitem__(self, key, value):
+        LAUNCHES["__setitem__"] += 1
         self._a[_unwrap_key(key)] = _device_operand(value, "__setitem__")
 
     # --- NumPy protocol: NumPy functions and ufuncs on device arrays run on the device
@@ -131,10 +133,12 @@ class ndarray:
         args = [_device_operand(x, ufunc.__name__) for x in inputs]
         if "out" in kwargs:
             kwargs["out"] = tuple(_device_operand(o, ufunc.__name__) for o in kwargs["out"])
+        LAUNCHES[ufunc.__name__] += 1
         return _wrap(getattr(ufunc, method)(*args, **kwargs))
 
     def __array_function__(self, func, types_, args, kwargs):
-        return _wrap(func(*_unwrap_all(args, func.__name__), **_unwrap_all(kwargs, func.__name__)))
+        args, kwargs = _unwrap_all(args, func.__name__), _unwrap_all(kwargs, func.__name__)
+        return _counted(func(*args, **kwargs), (args, kwargs), func.__name__)
 
     # --- methods: NumPy's, on the device
     def __getattr__(self, name):
@@ -145,7 +149,7 @@ class ndarray:
             return _wrap(attr)
 
         def method(*args, **kwargs):
-            return _wrap(attr(*_unwrap_all(args, name), **_unwrap_all(kwargs, name)))
+            return _counted(attr(*_unwrap_all(args, name), **_unwrap_all(kwargs, name)), (self._a,), name)
 
         return method
 
@@ -154,9 +158,11 @@ def _binary(name):
     op = getattr(operator, name)
 
     def method(self, other):
+        LAUNCHES[name] += 1
         return _wrap(op(self._a, _device_operand(other, name)))
 
     def reflected(self, other):
+        LAUNCHES[name] += 1
         return _wrap(op(_device_operand(other, name), self._a))
 
     return method, reflected
@@ -169,7 +175,8 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"
     setattr(ndarray, f"__{_dunder}__", _m)
     setattr(ndarray, f"__r{_dunder}__", _r)
 
-    def _inplace(self, other, _op=getattr(operator, f"i{_dunder}")):
+    def _inplace(self, other, _op=getattr(operator, f"i{_dunder}"), _what=f"i{_dunder}"):
+        LAUNCHES[_what] += 1
         result = _op(self._a, _device_operand(other, _dunder))
         assert result is self._a
         return self
@@ -179,8 +186,38 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"
 for _name in ("lt", "le", "eq", "ne", "gt", "ge"):
     setattr(ndarray, f"__{_name}__", _binary(_name)[0])
 for _name in ("neg", "pos", "abs", "invert"):
-    setattr(ndarray, f"__{_name}__", lambda self, _op=getattr(operator, _name): _wrap(_op(self._a)))
-setattr(ndarray, "__divmod__", lambda self, other: _wrap(divmod(self._a, _device_operand(other, "divmod"))))
+    setattr(ndarray, f"__{_name}__", lambda self, _op=getattr(operator, _name): _counted(_op(self._a), ()))
+setattr(ndarray, "__divmod__", lambda self, other: _counted(divmod(self._a, _device_operand(other, "divmod")), ()))
+
+
+# what a CuPy run would launch: each operation that writes device memory counts one (in-place operators, ufuncs,
+# functions and methods whose result is new memory, kernels); views (reshape, transpose, basic slicing) and
+# allocations without a fill (empty) count none. An approximation of CuPy's launches, for launch budgets in tests.
+LAUNCHES: collections.Counter = collections.Counter()
+_NO_FILL = {"empty", "empty_like"}
+
+
+def _arrays_in(value):
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, np.generic):  # a reduction's scalar: a 0-d device array under CuPy
+        yield np.asarray(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _arrays_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _arrays_in(v)
+
+
+def _counted(result, sources, name: str = "op"):
+    """``result`` wrapped for the device, counting one launch when it holds memory none of ``sources`` holds."""
+    outputs = [a for a in _arrays_in(result) if a.size]
+    if outputs and name not in _NO_FILL:
+        inputs = list(_arrays_in(sources))
+        if any(not any(np.may_share_memory(o, i) for i in inputs) for o in outputs):
+            LAUNCHES[name] += 1
+    return _wrap(result)
 
 
 def _wrap(value):
@@ -235,19 +272,29 @@ class _Ufunc:
         self.__name__ = uf.__name__
 
     def __call__(self, *args, **kwargs):
+        LAUNCHES[self.__name__] += 1
         return _wrap(self._uf(*_unwrap_all(args, self.__name__), **_unwrap_all(kwargs, self.__name__)))
 
     def __getattr__(self, name):
         method = getattr(self._uf, name)
         if not callable(method):
             return method
-        return lambda *a, **k: _wrap(method(*_unwrap_all(a, f"{self.__name__}.{name}"),
-                                            **_unwrap_all(k, f"{self.__name__}.{name}")))
+
+        def call(*a, **k):
+            what = f"{self.__name__}.{name}"
+            LAUNCHES[what] += 1
+            return _wrap(method(*_unwrap_all(a, what), **_unwrap_all(k, what)))
+
+        return call
 
 
 def _function(fn, name: str):
     def call(*args, **kwargs):
-        return _wrap(fn(*_unwrap_all(args, name), **_unwrap_all(kwargs, name)))
+        args, kwargs = _unwrap_all(args, name), _unwrap_all(kwargs, name)
+        if "out" in kwargs:  # writes into an existing array: a launch, though the result shares its memory
+            LAUNCHES[name] += 1
+            return _wrap(fn(*args, **kwargs))
+        return _counted(fn(*args, **kwargs), (args, kwargs), name)
 
     call.__name__ = name
     return call
@@ -301,6 +348,7 @@ class _ElementwiseKernel:
         self.kernel = types.SimpleNamespace(in_params=in_params, out_params=out_params, body=operation, name=name)
 
     def __call__(self, *args, size=None, **kwargs):
+        LAUNCHES[self.kernel.name] += 1
         host = [_device_operand(a, self.kernel.name) for a in args]
         kernel_harness.emulate(self.kernel, *host)
 

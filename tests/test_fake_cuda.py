@@ -53,3 +53,48 @@ def test_everything_is_restored_afterwards():
         assert tg.cuda.is_available()
     assert tg.cuda.is_available() == CUDA
     assert torch.ones(1).device.type == "cpu"
+
+
+def _launches(fn) -> dict:
+    fake_cupy.LAUNCHES.clear()
+    fn()
+    return dict(fake_cupy.LAUNCHES)
+
+
+def test_launch_budget_of_a_training_step(fake):
+    """What one step of the course's MLP costs in kernel launches on CUDA (as the stand-in counts them): one per
+    optimizer update, two for cross entropy's rows and backward, no copies of fresh gradients."""
+    import tinyautograd.nn as nn
+    import tinyautograd.nn.functional as F
+
+    model = nn.Sequential(nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 10)).cuda()
+    x, t = tg.randn(100, 784, device="cuda"), tg.randint(0, 10, (100,), device="cuda")
+    for opt, update in [(tg.optim.SGD(model.parameters(), lr=0.1), "tinyautograd_sgd"),
+                        (tg.optim.Adam(model.parameters()), "tinyautograd_adam")]:
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(model(x), t).backward()
+            opt.step()
+
+        step()
+        launches = _launches(step)
+        assert launches[update] == 4 and launches["tinyautograd_cross_entropy_rows"] == 1
+        assert launches["tinyautograd_relu_backward"] == 1 and "astype" not in launches, launches
+        # matmuls 2 forward + 3 backward, 2 bias adds, relu, 2 bias-grad sums, loss sum/count/mean, seed ones
+        assert sum(launches.values()) <= 21, launches
+
+
+def test_a_leaf_keeps_a_fresh_gradient_but_never_a_shared_one():
+    """The leaf adopts a gradient array nobody else holds; shared ones (a user's gradient, one given to two
+    leaves, one a retained non-leaf also keeps) are copied, so accumulating later changes nothing else."""
+    G = tg.ones(3)
+    a, b = tg.randn(3, requires_grad=True), tg.randn(3, requires_grad=True)
+    (a + b).backward(G)
+    c = a * 1.0
+    c.retain_grad()
+    (c + a).backward(G)
+    (a + b).backward(G)
+    assert G.tolist() == [1.0, 1.0, 1.0] and c.grad.tolist() == [1.0, 1.0, 1.0]
+    assert a.grad.tolist() == [4.0, 4.0, 4.0] and b.grad.tolist() == [2.0, 2.0, 2.0]
+    for x, y in [(a.grad, b.grad), (a.grad, c.grad), (a.grad, G), (b.grad, G)]:
+        assert not np.shares_memory(x.numpy(), y.numpy())

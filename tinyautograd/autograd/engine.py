@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 import traceback
 import weakref
 
@@ -273,14 +274,29 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
                     _accumulate_into(t, results[i], create_graph, Tensor)
             return None
         return results
-    for acc, g in leaf_grads.items():
+    while leaf_grads:
+        acc, g = leaf_grads.popitem()
         leaf = acc.leaf_ref()
         if leaf is None:
             continue
         if acc.hooks is not None:
             g = _run_pre_hooks(acc, g, ns, Tensor)
-        _accumulate_into(leaf, g, create_graph, Tensor)
+        owned = _engine_owned(g)  # before the call below puts g on the stack once more
+        _accumulate_into(leaf, g, create_graph, Tensor, owned)
     return None
+
+
+# CPython's reference counts are exact up to 3.13 (3.14 may borrow references on the stack): there, an array whose
+# only references are the caller's local and this function's argument was made by a backward formula in this pass
+# and reached nobody else (no other leaf, hook, retained graph, saved tensor or user gradient holds it)
+_EXACT_REFCOUNTS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+
+
+def _engine_owned(g) -> bool:
+    """Whether a leaf may keep ``g`` itself as its new ``.grad`` buffer instead of a copy (torch steals a gradient
+    whose use count is 1 the same way): saves a copy (a kernel launch on CUDA) per parameter per step."""
+    return (_EXACT_REFCOUNTS and getattr(g, "base", False) is None and getattr(g.flags, "writeable", True)
+            and sys.getrefcount(g) <= 3)
 
 
 def _replay_first_order(direct, heap, pending, leaf_grads, ns, ns_type, retain_graph, Tensor) -> None:
@@ -338,7 +354,7 @@ def _add_to(d: dict, key, g) -> None:
     d[key] = g if prev is None else prev + g
 
 
-def _accumulate_into(t, g, create_graph: bool, Tensor) -> None:
+def _accumulate_into(t, g, create_graph: bool, Tensor, owned: bool = False) -> None:
     if create_graph:
         if not isinstance(g, Tensor):
             g = Tensor._wrap(g)
@@ -352,8 +368,9 @@ def _accumulate_into(t, g, create_graph: bool, Tensor) -> None:
     if xp_shape != t._data.shape:
         g = _broadcast_or_fail(g, t)
     if t.grad is None:
-        # own a fresh buffer: the same array may have been handed to several leaves (e.g. by an add)
-        t.grad = Tensor._wrap(g.astype(t._data.dtype, copy=True))
+        # own a fresh buffer: the same array may have been handed to several leaves (e.g. by an add), or be a
+        # view, or be held by a hook or the caller; only an array nobody else holds is kept as it is
+        t.grad = Tensor._wrap(g if owned and g.dtype == t._data.dtype else g.astype(t._data.dtype, copy=True))
     else:
         buf = t.grad._data
         if g.dtype != buf.dtype:
