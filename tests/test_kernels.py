@@ -236,19 +236,21 @@ def class_problems(draw):
     return x, t
 
 
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @given(problem=class_problems(), unbatched=st.booleans())
 @example(problem=(np.zeros((3, 4)), np.full(3, -100)), unbatched=False)  # every target ignored: nan loss, zero grad
-def test_cross_entropy_kernels_match_torch(dtype, reduction, problem, unbatched):
+def test_class_index_loss_kernels_match_torch(name, dtype, reduction, problem, unbatched):
+    """cross_entropy from logits and nll_loss of log-probabilities share the row kernel and its backward."""
     x, t = problem
     x = x.astype(dtype)
     if unbatched:
         x, t = x[0], t[0]
     a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     with kernels_on_cpu(expect="cross_entropy_rows"):
-        loss = F.cross_entropy(a, tg.tensor(t), reduction=reduction)
-        ref = TF.cross_entropy(b, torch.tensor(t), reduction=reduction)
+        loss = getattr(F, name)(a, tg.tensor(t), reduction=reduction)
+        ref = getattr(TF, name)(b, torch.tensor(t), reduction=reduction)
         seed = np.random.default_rng(1).standard_normal(tuple(ref.shape)).astype(dtype)
         with kernels_on_cpu(expect="cross_entropy_backward"):
             loss.backward(tg.tensor(seed))
@@ -259,20 +261,22 @@ def test_cross_entropy_kernels_match_torch(dtype, reduction, problem, unbatched)
     np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
 
 
-def test_cross_entropy_kernel_reports_an_out_of_range_target():
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_class_index_kernel_reports_an_out_of_range_target(name):
     with kernels_on_cpu(expect="cross_entropy_rows"):
         with pytest.raises(IndexError, match="Target 7 is out of bounds"):
-            F.cross_entropy(tg.randn(3, 5), tg.tensor([0, 7, 1]))
+            getattr(F, name)(tg.randn(3, 5), tg.tensor([0, 7, 1]))
 
 
-def test_cross_entropy_after_the_kernels_still_has_a_second_derivative():
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_class_index_losses_after_the_kernels_still_have_second_derivatives(name):
     x = np.random.default_rng(3).standard_normal((4, 3))
     t = [0, 2, -100, 1]
     a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     with kernels_on_cpu(expect="cross_entropy_rows"):
-        (g,) = tg.autograd.grad(F.cross_entropy(a, tg.tensor(t)), a, create_graph=True)
+        (g,) = tg.autograd.grad(getattr(F, name)(a * a, tg.tensor(t)), a, create_graph=True)
         (g * g).sum().backward()
-    (h,) = torch.autograd.grad(TF.cross_entropy(b, torch.tensor(t)), b, create_graph=True)
+    (h,) = torch.autograd.grad(getattr(TF, name)(b * b, torch.tensor(t)), b, create_graph=True)
     (h * h).sum().backward()
     np.testing.assert_allclose(g.detach().numpy(), h.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-14)
@@ -287,6 +291,7 @@ def test_cross_entropy_outside_the_kernel_cases_takes_the_formula():
         F.cross_entropy(x, tg.tensor([0, 1, 2, 0]), label_smoothing=0.1).backward()
         F.cross_entropy(x, tg.softmax(tg.randn(4, 3), 1)).backward()
         F.cross_entropy(tg.randn(2, 3, 5, requires_grad=True), tg.zeros(2, 5, dtype=tg.int64)).backward()
+        F.nll_loss(x, tg.tensor([0, 1, 2, 0]), weight=tg.ones(3)).backward()
         assert RUNS["cross_entropy_rows"] == before
 
 

@@ -53,18 +53,23 @@ HARDSWISH = _grad_kernel("hardswish_backward", "x", "gx = X <= -3.0 ? 0.0 : (X <
 THRESHOLD = _grad_kernel("threshold_backward", "x", "gx = X > th ? G : 0.0;", "float64 th")
 LOGSIGMOID = _grad_kernel("logsigmoid_backward", "x", _SIGMOID.format(dst="s", src="-X") + "gx = G * s;")
 
-# Cross entropy from logits with class indices, one thread per row of an (N, C) array: the row's max, log of the
-# summed exponentials and loss in one launch; ``count`` is 1 (counted), 0 (ignore_index) or -1e30 (a target out of
-# range, found by the caller from the sign of the sum). The backward is one launch over the (N, C) elements.
+# Cross entropy from logits (``softmax`` = 1) or nll_loss of log-probabilities (``softmax`` = 0) with class
+# indices, one thread per row of an (N, C) array: the row's max, log of the summed exponentials and loss in one
+# launch; ``count`` is 1 (counted), 0 (ignore_index) or -1e30 (a target out of range, found by the caller from the
+# sign of the sum). The backward is one launch over the (N, C) elements.
 CROSS_ENTROPY_ROW_LIMIT = 4096
 CROSS_ENTROPY = Kernel(
-    "cross_entropy_rows", "raw T x, int64 t, int64 C, int64 ignore_index", "T loss, T rowmax, T logsum, T count",
+    "cross_entropy_rows", "raw T x, int64 t, int64 C, int64 ignore_index, int64 softmax",
+    "T loss, T rowmax, T logsum, T count",
     "const long long base = (long long)i * C;\n"
-    "double m = x[base];\n"
-    "for (long long j = 1; j < C; ++j) { const double v = x[base + j]; m = (v != v || v > m) ? v : m; }\n"
-    "double s = 0.0;\n"
-    "for (long long j = 0; j < C; ++j) s += exp((double)x[base + j] - m);\n"
-    "const double ls = log(s);\n"
+    "double m = 0.0, ls = 0.0;\n"
+    "if (softmax) {\n"
+    "  m = x[base];\n"
+    "  for (long long j = 1; j < C; ++j) { const double v = x[base + j]; m = (v != v || v > m) ? v : m; }\n"
+    "  double s = 0.0;\n"
+    "  for (long long j = 0; j < C; ++j) s += exp((double)x[base + j] - m);\n"
+    "  ls = log(s);\n"
+    "}\n"
     "rowmax = m; logsum = ls;\n"
     "if (t == ignore_index) { loss = 0.0; count = 0.0; }\n"
     "else if (t < 0 || t >= C) { loss = 0.0; count = -1.0e30; }\n"
@@ -72,11 +77,11 @@ CROSS_ENTROPY = Kernel(
 CROSS_ENTROPY_BACKWARD = Kernel(
     "cross_entropy_backward",
     "T x, raw T rowmax, raw T logsum, raw int64 t, raw T a, int64 C, int64 ignore_index, int64 per_row, "
-    "int64 mean, float64 divisor", "T gx",
+    "int64 mean, float64 divisor, int64 softmax", "T gx",
     "const long long r = (long long)i / C; const long long c = (long long)i % C;\n"
     "const long long tr = t[r];\n"
     "const double valid = tr != ignore_index ? 1.0 : 0.0;\n"
-    "const double p = exp(((double)x - (double)rowmax[r]) - (double)logsum[r]);\n"
+    "const double p = softmax ? exp(((double)x - (double)rowmax[r]) - (double)logsum[r]) : 0.0;\n"
     "const double q = c == tr ? valid : 0.0;\n"
     "double scale = per_row ? (double)a[r] : (double)a[0];\n"
     "if (mean) scale = divisor != 0.0 ? scale / divisor : scale * 0.0;\n"

@@ -800,13 +800,7 @@ class CrossEntropyBackward(Node):
         return gx, gt
 
     def _fused_backward(self, xp, x, g):
-        rowmax, logsum = self.rows
-        n, classes = self.work_shape
-        gx = xp.empty(self.work_shape, dtype=x.dtype)
-        F.CROSS_ENTROPY_BACKWARD(x.reshape(self.work_shape), rowmax, logsum, self.tt, g.reshape(-1), classes,
-                                 self.ignore_index, int(self.reduction == "none"), int(self.reduction == "mean"),
-                                 float(self.divisor), gx)
-        return gx.reshape(x.shape)
+        return _class_rows_backward(xp, self, x, g, softmax=True).reshape(x.shape)
 
     def _unfuse(self, xp) -> None:
         """Recover what the formula path needs after a fused forward (a graph recorded through this backward)."""
@@ -822,30 +816,53 @@ class CrossEntropyBackward(Node):
         return "NllLossBackward0" if not self.prob else "DivBackward1"
 
 
-def _cross_entropy_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched: bool) -> Tensor:
-    """``cross_entropy`` for an (N, C) float input and class indices, no weight nor smoothing, in fused kernels:
-    one launch for the per-row losses, one for the backward."""
+def _use_class_rows(x, t, weight) -> bool:
+    """Whether the fused class-index kernels take an (N, C) input (CUDA, float32/64, no class weights)."""
+    return (weight is None and x.ndim == 2 and 0 < x.shape[1] <= F.CROSS_ENTROPY_ROW_LIMIT and x.shape[0] > 0
+            and _kernels.enabled(xp_of(x)) and _kernels.supported(x))
+
+
+def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched: bool, softmax: bool) -> Tensor:
+    """``cross_entropy`` (``softmax``) or ``nll_loss`` for an (N, C) input and class indices without weights, in
+    fused kernels: one launch for the per-row losses, one for the backward."""
     xp = xp_of(x)
     n, classes = x.shape
     x = xp.ascontiguousarray(x)
     t = t.astype(np.int64, copy=False)
     loss, rowmax, logsum, count = (xp.empty(n, dtype=x.dtype) for _ in range(4))
     # raw arrays go in flat (1-d views): the kernel indexes x[row * C + col]
-    F.CROSS_ENTROPY(x.reshape(-1), t, classes, int(ignore_index), loss, rowmax, logsum, count)
+    F.CROSS_ENTROPY(x.reshape(-1), t, classes, int(ignore_index), int(softmax), loss, rowmax, logsum, count)
     total = count.sum()
     divisor = float(total)
     if divisor < 0:
         _checked_targets(xp, t, classes, ignore_index)  # raises the IndexError naming the bad target
     y = _reduce_per_position(xp, loss, reduction, batched, total, x.dtype)
-    if grad_state.enabled and input.requires_grad:
+    if not (grad_state.enabled and input.requires_grad):
+        return wrap(y)
+    if softmax:
         node = CrossEntropyBackward((edge(input),))
-        node.out, node.rows, node.tt, node.valid, node.ignore_index = None, (rowmax, logsum), t, None, ignore_index
-        node.weight, node.smoothing, node.reduction, node.divisor = None, 0.0, reduction, divisor
-        node.work_shape, node.prob = (n, classes), False
+        node.out, node.valid, node.weight, node.smoothing, node.prob = None, None, None, 0.0, False
         node.saved = (input,)
         node.versions = (input._version[0],)
-        return wrap(y, node)
-    return wrap(y)
+    else:
+        node = NllLossBackward((edge(input),))
+        node.wy, node.in_shape = None, input._data.shape
+    node.rows, node.tt, node.ignore_index = (rowmax, logsum), t, ignore_index
+    node.reduction, node.divisor, node.work_shape = reduction, divisor, (n, classes)
+    return wrap(y, node)
+
+
+def _class_rows_backward(xp, node, x, g, softmax: bool):
+    """The input gradient of a ``_class_rows`` loss in one launch, shaped like the loss's input. nll_loss passes
+    no ``x`` (its gradient does not depend on it): a broadcast placeholder sets the kernel's shape."""
+    rowmax, logsum = node.rows
+    shape = node.work_shape
+    x = xp.broadcast_to(xp.empty(1, dtype=g.dtype), shape) if x is None else x.reshape(shape)
+    gx = xp.empty(shape, dtype=g.dtype)
+    F.CROSS_ENTROPY_BACKWARD(x, rowmax, logsum, node.tt, g.reshape(-1), shape[1], node.ignore_index,
+                             int(node.reduction == "none"), int(node.reduction == "mean"), float(node.divisor),
+                             int(softmax), gx)
+    return gx
 
 
 def _log_softmax_arr(xp, x):
@@ -893,9 +910,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if w is not None and w.shape != (classes,):
         raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {classes} classes or "
                            f"no classes but got weight tensor of shape: {list(w.shape)}")
-    if (not prob and w is None and not label_smoothing and x.ndim == 2 and 0 < classes <= F.CROSS_ENTROPY_ROW_LIMIT
-            and x.shape[0] and _kernels.enabled(xp) and _kernels.supported(x)):
-        return _cross_entropy_rows(input, x, t, ignore_index, reduction, batched)
+    if not prob and not label_smoothing and _use_class_rows(x, t, w):
+        return _class_rows(input, x, t, ignore_index, reduction, batched, softmax=True)
     wb = None if w is None else w.reshape(_class_shape(x.ndim, classes))
     logp = _log_softmax_arr(xp, x)
     eps = float(label_smoothing)
@@ -932,10 +948,17 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
 
 class NllLossBackward(Node):
     """``-w[t] * x[n, t]``: the gradient lands at each target's class position."""
-    __slots__ = ("tt", "wy", "reduction", "divisor", "work_shape", "in_shape")
+    __slots__ = ("tt", "wy", "reduction", "divisor", "work_shape", "in_shape", "rows", "ignore_index")
 
     def backward(self, ns, g):
         shape = self.work_shape
+        if self.rows is not None:
+            if not ns.create_graph and _kernels.enabled(ns.xp) and _kernels.supported(g):
+                return (_class_rows_backward(ns.xp, self, None, g, softmax=False).reshape(self.in_shape),)
+            if self.wy is None:  # after a fused forward: what the formula needs
+                valid = self.tt != self.ignore_index
+                self.tt = xp_of(self.tt).where(valid, self.tt, 0)
+                self.wy = valid.astype(self.rows[0].dtype)
         a = g
         if self.reduction == "mean":
             # every target ignored: the loss is nan (0/0) but, as in torch, the gradient is zero
@@ -972,6 +995,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     if w is not None and w.shape != (classes,):
         raise RuntimeError(f"nll_loss: weight tensor should be defined either for all {classes} classes or no "
                            f"classes but got weight tensor of shape: {list(w.shape)}")
+    if _use_class_rows(x, t, w):
+        return _class_rows(input, x, t, ignore_index, reduction, batched, softmax=False)
     valid, tt = _checked_targets(xp, t, classes, ignore_index)
     wy = valid.astype(x.dtype) if w is None else w[tt] * valid
     per = -wy * xp.take_along_axis(x, tt[:, None], axis=1)[:, 0]
@@ -980,7 +1005,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     if grad_state.enabled and input.requires_grad:
         node = NllLossBackward((edge(input),))
         node.tt, node.wy, node.reduction, node.divisor = tt, wy, reduction, float(total)
-        node.work_shape, node.in_shape = x.shape, input._data.shape
+        node.work_shape, node.in_shape, node.rows = x.shape, input._data.shape, None
         return wrap(y, node)
     return wrap(y)
 
