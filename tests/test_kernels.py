@@ -339,10 +339,54 @@ def test_softmax_over_another_axis_takes_the_formula(op):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# 2-d max pooling: one launch forward, one backward for non-overlapping windows
+
+@st.composite
+def pool_geometries(draw):
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    stride = tuple(draw(st.integers(1, d * (kk - 1) + 2)) for kk, d in zip(k, dilation))
+    padding = tuple(draw(st.integers(0, kk // 2)) for kk in k)
+    size = tuple(draw(st.integers(d * (kk - 1) + 1, 7)) for kk, d in zip(k, dilation))
+    return dict(kernel_size=k, stride=stride, padding=padding, dilation=dilation,
+                ceil_mode=draw(st.booleans())), size
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(problem=pool_geometries(), seed=st.integers(0, 2 ** 16), ties=st.booleans(), nan=st.booleans())
+def test_max_pool2d_kernels_match_torch(dtype, problem, seed, ties, nan):
+    kwargs, size = problem
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (2, 3) + size).astype(dtype) if ties else rng.standard_normal((2, 3) + size).astype(dtype)
+    if nan:
+        x[0, 1, 0, 0] = np.nan
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect="max_pool2d"):
+        y, idx = F.max_pool2d(a, return_indices=True, **kwargs)
+        ref, ref_idx = TF.max_pool2d(b, return_indices=True, **kwargs)
+        g = rng.standard_normal(tuple(ref.shape)).astype(dtype)
+        y.backward(tg.tensor(g))
+    ref.backward(torch.tensor(g))
+    np.testing.assert_array_equal(y.detach().numpy(), ref.detach().numpy())
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **vars(tolerance(dtype)))
+
+
+def test_max_pool2d_backward_kernel_takes_non_overlapping_windows():
+    x = np.random.default_rng(0).standard_normal((2, 2, 6, 6))
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect="max_pool2d_backward"):
+        F.max_pool2d(a, 2).sum().backward()
+    TF.max_pool2d(b, 2).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 def test_every_kernel_has_a_test():
     tested = set(OPTIMIZER_CASES) | set(ACTIVATION_CASES) | {"cross_entropy_rows", "cross_entropy_backward"}
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
+    tested |= {"max_pool2d", "max_pool2d_backward"}
     assert set(_kernels.REGISTRY) == tested
 
 

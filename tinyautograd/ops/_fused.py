@@ -8,6 +8,8 @@ module without kernels, or dtypes other than one of float32/float64) and the cal
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _kernels
 from .._kernels import Kernel
 
@@ -134,6 +136,63 @@ def rows_apply(xp, axis: int, *arrays) -> bool:
         return False
     a = arrays[0]
     return axis == a.ndim - 1 and 0 < a.shape[-1] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.supported(*arrays)
+
+# 2-d max pooling, one thread per output (forward) or per input element (backward, non-overlapping windows only).
+# Positions outside the input count as -inf, as the formula's padded buffer does; the arg-max is the first offset
+# (row-major) holding the maximum, or the last NaN of the window (torch's rules).
+_POOL_GEOMETRY = ("int64 H, int64 W, int64 OH, int64 OW, int64 KH, int64 KW, int64 SH, int64 SW, int64 PH, int64 PW, "
+                  "int64 DH, int64 DW")
+MAX_POOL2D = Kernel(
+    "max_pool2d", f"raw T x, {_POOL_GEOMETRY}, float64 neg_inf", "T y, int32 offset",
+    "const long long ow = (long long)i % OW, oh = ((long long)i / OW) % OH;\n"
+    "const long long base = ((long long)i / (OW * OH)) * H * W;\n"
+    "double best = 0.0, nan_value = 0.0; long long bk = -1, nk = -1;\n"
+    "for (long long kh = 0; kh < KH; ++kh) {\n"
+    "  const long long ih = oh * SH - PH + kh * DH;\n"
+    "  for (long long kw = 0; kw < KW; ++kw) {\n"
+    "    const long long iw = ow * SW - PW + kw * DW;\n"
+    "    const double v = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? (double)x[base + ih * W + iw] : neg_inf;\n"
+    "    if (v != v) { nk = kh * KW + kw; nan_value = v; }\n"
+    "    else if (bk < 0 || v > best) { best = v; bk = kh * KW + kw; }\n"
+    "  }\n"
+    "}\n"
+    "if (nk >= 0) { y = nan_value; offset = nk; } else { y = best; offset = bk; }")
+MAX_POOL2D_BACKWARD = Kernel(
+    "max_pool2d_backward", f"raw T g, raw int32 offset, {_POOL_GEOMETRY}", "T gx",
+    "const long long iw = (long long)i % W, ih = ((long long)i / W) % H, nc = (long long)i / (W * H);\n"
+    "const long long ph = ih + PH, pw = iw + PW, oh = ph / SH, ow = pw / SW, rh = ph - oh * SH, rw = pw - ow * SW;\n"
+    "double v = 0.0;\n"
+    "if (oh < OH && ow < OW && rh % DH == 0 && rw % DW == 0 && rh / DH < KH && rw / DW < KW) {\n"
+    "  const long long o = (nc * OH + oh) * OW + ow;\n"
+    "  if (offset[o] == (rh / DH) * KW + rw / DW) v = (double)g[o];\n"
+    "}\n"
+    "gx = v;")
+
+
+def _pool_scalars(geom, x_shape) -> tuple:
+    (h, w), (oh, ow), (kh, kw) = x_shape[2:], geom.out, geom.kernel
+    return (h, w, oh, ow, kh, kw, *geom.stride, *geom.pad_lo, *geom.dilation)
+
+
+def max_pool2d(xp, x, geom):
+    """``(y, offset)`` of a 2-d max pool in one launch, or None when the kernel does not apply."""
+    if len(geom.kernel) != 2 or x.ndim != 4 or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
+        return None
+    y = xp.empty(x.shape[:2] + tuple(geom.out), dtype=x.dtype)
+    offset = xp.empty(y.shape, dtype=np.int32)
+    MAX_POOL2D(xp.ascontiguousarray(x).reshape(-1), *_pool_scalars(geom, x.shape), float("-inf"), y, offset)
+    return y, offset
+
+
+def max_pool2d_backward(xp, g, offset, geom, x_shape):
+    """The input gradient of a 2-d max pool with non-overlapping windows in one launch, or None."""
+    if (len(geom.kernel) != 2 or not geom.disjoint() or offset.dtype != np.int32 or not _kernels.enabled(xp)
+            or not _kernels.supported(g)):
+        return None
+    gx = xp.empty(x_shape, dtype=g.dtype)
+    MAX_POOL2D_BACKWARD(xp.ascontiguousarray(g).reshape(-1), xp.ascontiguousarray(offset).reshape(-1),
+                        *_pool_scalars(geom, x_shape), gx)
+    return gx
 
 
 def backward(ns, kernel: Kernel | None, g, saved, *scalars):

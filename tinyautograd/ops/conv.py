@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from ..autograd.engine import Node
+from . import _fused as F
 from ._util import check_same_device, edge, grad_state, wrap, xp_of
 from .indexing import gather
 from .linalg import matmul
@@ -211,7 +212,8 @@ def _conv_input_arrays(g2, w, b, spec: _ConvSpec):
     cols = xp.matmul(wm.transpose(0, 2, 1), g2).reshape((c,) + geom.kernel + geom.out + (n,))
     buf = xp.zeros((c,) + geom.padded + (n,), dtype=cols.dtype)
     for off, sl in geom.offsets:
-        buf[(_ALL,) + sl + (_ALL,)] += cols[(_ALL,) + off]
+        dst = buf[(_ALL,) + sl + (_ALL,)]  # a view added into: `buf[...] += ` would also copy it back
+        dst += cols[(_ALL,) + off]
     if b is not None:
         buf += b.reshape((c,) + (1,) * (len(geom.kernel) + 1))
     d = len(geom.kernel)
@@ -585,6 +587,9 @@ def _lowest(dtype):
 def _max_pool_arrays(x, geom: _Geom):
     """``(y, offset)``: the window maxima and, per output, the first kernel offset (row-major) holding them."""
     xp = xp_of(x)
+    fused = F.max_pool2d(xp, x, geom)
+    if fused is not None:
+        return fused
     buf = _padded_batch_first(xp, x, geom, _lowest(x.dtype))
     views = [buf[(_ALL, _ALL) + sl] for _, sl in geom.offsets]
     n = len(views)
@@ -605,6 +610,9 @@ def _max_pool_arrays(x, geom: _Geom):
 def _max_scatter_arrays(g, offset, geom: _Geom, x_shape: tuple):
     """The adjoint of the gather: each output gradient goes to its arg-max element (summed where windows overlap)."""
     xp = xp_of(g)
+    fused = F.max_pool2d_backward(xp, g, offset, geom, x_shape)
+    if fused is not None:
+        return fused
     buf = xp.zeros(x_shape[:2] + geom.padded, dtype=g.dtype)
     disjoint = geom.disjoint()
     for k, (_, sl) in enumerate(geom.offsets):
@@ -772,7 +780,8 @@ def _avg_adjoint_arrays(g, geom: _Geom, divisor, x_shape: tuple):
     share = g / (divisor if isinstance(divisor, float) else xp.asarray(divisor, dtype=g.dtype))
     buf = xp.zeros(x_shape[:2] + geom.padded, dtype=g.dtype)
     for _, sl in geom.offsets:
-        buf[(_ALL, _ALL) + sl] += share
+        dst = buf[(_ALL, _ALL) + sl]
+        dst += share
     return _interior(buf, geom, 2)
 
 
@@ -994,7 +1003,8 @@ def _fold_arrays(cols, geom: _Geom, x_shape: tuple):
     blocks = cols.reshape((n, c) + geom.kernel + geom.out)
     buf = xp.zeros((n, c) + geom.padded, dtype=cols.dtype)
     for off, sl in geom.offsets:
-        buf[(_ALL, _ALL) + sl] += blocks[(_ALL, _ALL) + off]
+        dst = buf[(_ALL, _ALL) + sl]
+        dst += blocks[(_ALL, _ALL) + off]
     return _interior(buf, geom, 2)
 
 
