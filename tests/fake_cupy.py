@@ -15,7 +15,9 @@ shows: functions or keywords CuPy lacks, NVRTC compile errors, numerical differe
 are for ``make gpu-check`` on a GPU.
 
 ``install()`` / ``uninstall()`` put the modules ``cupy``, ``cupyx``, ``cupyx.scipy``, ``cupyx.scipy.special`` in
-``sys.modules`` and reset tinyautograd's cached CuPy lookup.
+``sys.modules`` and reset tinyautograd's cached CuPy lookup; ``active()`` does that and also points torch's
+device-taking entry points at the cpu, for tests that compare with torch. ``LAUNCHES`` counts what a CuPy run
+would launch, for launch budgets.
 """
 from __future__ import annotations
 
