@@ -381,12 +381,39 @@ def test_max_pool2d_backward_kernel_takes_non_overlapping_windows():
     np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(problem=pool_geometries(), groups=st.sampled_from([1, 2]), bias=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_col2im2d_kernel_gives_torch_conv_input_gradients_and_transposed_convs(dtype, problem, groups, bias, seed):
+    """col2im is both a conv2d's input gradient and a conv_transpose2d's forward (with its bias)."""
+    geometry, size = problem
+    kernel, stride, padding, dilation = (geometry[k] for k in ("kernel_size", "stride", "padding", "dilation"))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 2 * groups) + size).astype(dtype)
+    w = rng.standard_normal((2 * groups, 2) + kernel).astype(dtype)
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    with kernels_on_cpu(expect="col2im2d"):
+        y = F.conv2d(a, tg.tensor(w), **kw)
+        g = rng.standard_normal(tuple(y.shape)).astype(dtype)
+        y.backward(tg.tensor(g))
+    TF.conv2d(b, torch.tensor(w), **kw).backward(torch.tensor(g))
+    tol = vars(tolerance(dtype))
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
+    # the transposed convolution of g is the same map, with a bias
+    wt = rng.standard_normal((2 * groups, 3) + kernel).astype(dtype)
+    bt = rng.standard_normal(3 * groups).astype(dtype) if bias else None
+    with kernels_on_cpu(expect="col2im2d"):
+        ours = F.conv_transpose2d(tg.tensor(x), tg.tensor(wt), None if bt is None else tg.tensor(bt), **kw)
+    theirs = TF.conv_transpose2d(torch.tensor(x), torch.tensor(wt), None if bt is None else torch.tensor(bt), **kw)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), **tol)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 def test_every_kernel_has_a_test():
     tested = set(OPTIMIZER_CASES) | set(ACTIVATION_CASES) | {"cross_entropy_rows", "cross_entropy_backward"}
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
-    tested |= {"max_pool2d", "max_pool2d_backward"}
+    tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d"}
     assert set(_kernels.REGISTRY) == tested
 
 

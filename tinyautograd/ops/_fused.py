@@ -195,6 +195,38 @@ def max_pool2d_backward(xp, g, offset, geom, x_shape):
     return gx
 
 
+# col2im of a 2-d convolution's input gradient (a transposed convolution's output), one thread per output element:
+# it sums, in the formula's order, the column entries of every kernel offset whose window covers it, plus the bias
+COL2IM2D = Kernel(
+    "col2im2d", f"raw T cols, raw T b, int64 N, int64 C, {_POOL_GEOMETRY}, int64 has_bias", "T x",
+    "const long long w = (long long)i % W, h = ((long long)i / W) % H, c = ((long long)i / (W * H)) % C;\n"
+    "const long long n = (long long)i / (W * H * C);\n"
+    "double s = 0.0;\n"
+    "for (long long kh = 0; kh < KH; ++kh) {\n"
+    "  const long long th = h + PH - kh * DH;\n"
+    "  if (th < 0 || th % SH != 0 || th / SH >= OH) continue;\n"
+    "  for (long long kw = 0; kw < KW; ++kw) {\n"
+    "    const long long tw = w + PW - kw * DW;\n"
+    "    if (tw < 0 || tw % SW != 0 || tw / SW >= OW) continue;\n"
+    "    s += (double)cols[((((c * KH + kh) * KW + kw) * OH + th / SH) * OW + tw / SW) * N + n];\n"
+    "  }\n"
+    "}\n"
+    "if (has_bias) s += (double)b[c];\n"
+    "x = s;")
+
+
+def col2im2d(xp, cols, b, geom, x_shape):
+    """The (N, C, H, W) image of a 2-d convolution's columns ``(C, KH, KW, OH, OW, N)`` (plus ``b`` per channel)
+    in one launch, or None when the kernel does not apply."""
+    if len(geom.kernel) != 2 or not _kernels.enabled(xp) or not _kernels.supported(cols, *([] if b is None else [b])):
+        return None
+    x = xp.empty(x_shape, dtype=cols.dtype)
+    n, c = x_shape[:2]
+    COL2IM2D(xp.ascontiguousarray(cols).reshape(-1), cols.reshape(-1) if b is None else b.reshape(-1), n, c,
+             *_pool_scalars(geom, x_shape), int(b is not None), x)
+    return x
+
+
 def backward(ns, kernel: Kernel | None, g, saved, *scalars):
     """The kernel's gradient array, or None when the caller should run the formula instead."""
     if kernel is None or ns.create_graph:

@@ -210,6 +210,9 @@ def _conv_input_arrays(g2, w, b, spec: _ConvSpec):
     n, c = spec.x_shape[:2]
     wm = w.reshape(groups, w.shape[0] // groups, -1)
     cols = xp.matmul(wm.transpose(0, 2, 1), g2).reshape((c,) + geom.kernel + geom.out + (n,))
+    fused = F.col2im2d(xp, cols, b, geom, spec.x_shape)
+    if fused is not None:
+        return fused
     buf = xp.zeros((c,) + geom.padded + (n,), dtype=cols.dtype)
     for off, sl in geom.offsets:
         dst = buf[(_ALL,) + sl + (_ALL,)]  # a view added into: `buf[...] += ` would also copy it back
