@@ -1,10 +1,12 @@
-"""One-launch CUDA kernels for the activations' backward formulas (see ``tinyautograd._kernels``).
+"""One-launch CUDA kernels for the ops' chains of array operations (see ``tinyautograd._kernels``).
 
-Each kernel computes, for one element, what the op's NumPy/CuPy ``formula(ns, g, x, ...)`` computes with
-several array operations. The formula stays the CPU path, the ``create_graph`` path (through the
-``TensorNamespace``) and the reference the tests hold the kernel to. ``backward(ns, kernel, g, saved, *scalars)``
-is the one call site: it returns None when the kernel does not apply (no kernel, recording a graph, an array
-module without kernels, or dtypes other than one of float32/float64) and the caller falls back to the formula.
+Here: the activations' backward formulas, cross entropy / nll_loss with class indices, softmax and log_softmax
+along the last axis, 2-d max pooling and the col2im of 2-d convolutions. Each kernel computes, for one element
+(or one row), what the op's NumPy/CuPy formula computes with several array operations. The formula stays the CPU
+path, the ``create_graph`` path (through the ``TensorNamespace``) and the reference the tests hold the kernel to.
+Every entry point returns None when its kernel does not apply (no kernels for the array module, a recorded graph,
+dtypes other than float32/float64, shapes the kernel is not written for), and the caller runs the formula.
+``backward(ns, kernel, g, saved, *scalars)`` is the activations' one call site.
 """
 from __future__ import annotations
 
