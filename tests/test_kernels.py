@@ -194,27 +194,112 @@ def test_selu_and_celu_use_the_elu_kernel_with_their_constants(fns):
 
 @pytest.mark.parametrize("kernel", sorted(ACTIVATION_CASES))
 def test_activation_backward_kernel_at_kinks_and_specials_matches_the_formula(kernel):
-    """At kinks the kernel picks the same side as the formula; inf/-inf inputs give the formula's values."""
-    values = [0.0, -0.0, 3.0, -3.0, 0.5, -2.0, 1.5, 20.0, -20.0, np.inf, -np.inf]
+    """At kinks the kernel picks the same side as the formula; inf/-inf inputs give the formula's values; a NaN
+    input gives torch's gradient (which for relu, hardtanh, threshold and elu is ``g``, not NaN or 0)."""
+    values = [0.0, -0.0, 3.0, -3.0, 0.5, -2.0, 1.5, 20.0, -20.0, np.inf, -np.inf, np.nan]
     ours_fn, theirs_fn = ACTIVATION_CASES[kernel]
     with np.errstate(all="ignore"):
         with kernels_on_cpu(expect=kernel):
             mine, ref = _activation_grads(ours_fn, theirs_fn, values, np.float64)
         plain, _ = _activation_grads(ours_fn, theirs_fn, values, np.float64)
     np.testing.assert_allclose(mine, plain, rtol=1e-13, atol=1e-15, equal_nan=True)
-    finite = np.isfinite(values)
-    np.testing.assert_allclose(mine[finite], ref[finite], **vars(tolerance(np.float64)))
+    np.testing.assert_allclose(mine, ref, **vars(tolerance(np.float64)), equal_nan=True)
+
+
+@pytest.mark.parametrize("kernels", [False, True])
+def test_relu_family_gradient_is_zero_where_cut_even_for_an_infinite_incoming_gradient(kernels):
+    """torch selects (``where``) rather than multiplies by a mask: ``inf * 0`` would be NaN."""
+    g = np.array([np.inf, -np.inf, 1.0])
+    for ours_fn, theirs_fn in (ACTIVATION_CASES["relu_backward"], ACTIVATION_CASES["hardtanh_backward"],
+                               ACTIVATION_CASES["threshold_backward"]):
+        a, b = tg.tensor([-5.0, -4.0, 0.25], requires_grad=True), torch.tensor([-5.0, -4.0, 0.25], requires_grad=True)
+        with kernels_on_cpu() if kernels else contextlib.nullcontext():
+            ours_fn(a).backward(tg.tensor(g))
+        theirs_fn(b).backward(torch.tensor(g))
+        np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+
+
+# the same activations' forward formulas, one kernel each (relu, tanh and hardtanh are one CuPy launch already)
+FORWARD_CASES = {"sigmoid": ACTIVATION_CASES["sigmoid_backward"]} | {
+    name: ACTIVATION_CASES[name + "_backward"]
+    for name in ("silu", "logsigmoid", "softplus", "mish", "gelu", "gelu_tanh", "elu", "leaky_relu", "hardsigmoid",
+                 "hardswish", "threshold")}
+
+
+def _activation_values(ours_fn, theirs_fn, values, dtype):
+    x = np.asarray(values, dtype=dtype)
+    return ours_fn(tg.tensor(x)).numpy(), theirs_fn(torch.tensor(x)).numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kernel", sorted(FORWARD_CASES))
+@given(values=VALUES)
+@example(values=[-40.0, -20.5, -1.0, 0.25, 1.0, 19.0, 25.0, 40.0])
+def test_activation_forward_kernel_matches_torch(kernel, dtype, values):
+    ours_fn, theirs_fn = FORWARD_CASES[kernel]
+    with kernels_on_cpu(expect=kernel):
+        mine, ref = _activation_values(ours_fn, theirs_fn, values, dtype)
+    assert mine.dtype == dtype
+    np.testing.assert_allclose(mine, ref, **vars(tolerance(dtype)))
+    plain, _ = _activation_values(ours_fn, theirs_fn, values, dtype)
+    tight = {"rtol": 1e-13, "atol": 1e-15} if dtype == np.float64 else vars(tolerance(dtype))
+    np.testing.assert_allclose(mine, plain, **tight)
+
+
+@pytest.mark.parametrize("kernel", sorted(FORWARD_CASES))
+def test_activation_forward_kernel_at_kinks_and_specials_matches_the_formula(kernel):
+    """Kinks, signed zeros, +-inf and NaN give the formula's values (NaN stays NaN)."""
+    values = [0.0, -0.0, 3.0, -3.0, 0.5, -2.0, 1.5, 20.0, -20.0, 710.0, -710.0, np.inf, -np.inf, np.nan]
+    ours_fn, theirs_fn = FORWARD_CASES[kernel]
+    with np.errstate(all="ignore"):
+        with kernels_on_cpu(expect=kernel):
+            mine, ref = _activation_values(ours_fn, theirs_fn, values, np.float64)
+        plain, _ = _activation_values(ours_fn, theirs_fn, values, np.float64)
+    np.testing.assert_allclose(mine, plain, rtol=1e-13, atol=1e-15, equal_nan=True)
+    np.testing.assert_allclose(mine, ref, **vars(tolerance(np.float64)), equal_nan=True)
+
+
+def test_selu_and_celu_use_the_elu_forward_kernel_with_their_constants():
+    values = np.linspace(-5, 5, 41)
+    for ours_fn, theirs_fn in ELU_FAMILY:
+        with kernels_on_cpu(expect="elu"):
+            mine, ref = _activation_values(ours_fn, theirs_fn, values, np.float64)
+        np.testing.assert_allclose(mine, ref, rtol=1e-12, atol=1e-14)
+
+
+def test_activation_forward_kernels_keep_inplace_and_float16_behaviour():
+    """``inplace=True`` still writes into the input and backpropagates from the input as it was; float16 (no
+    kernel) takes the formula."""
+    x = np.linspace(-3, 3, 7)
+    a = tg.tensor(x, requires_grad=True)
+    b = torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect="silu"):
+        h = a * 1.0
+        out = F.silu(h, inplace=True)
+        assert out is h
+        out.sum().backward()
+    TF.silu(b * 1.0, inplace=True).sum().backward()
+    np.testing.assert_allclose(h.detach().numpy(), TF.silu(torch.tensor(x)).numpy(), rtol=1e-13)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)
+    half = tg.tensor(x, dtype=tg.float16)
+    runs = sum(RUNS.values())
+    with kernels_on_cpu():
+        y = tg.sigmoid(half)
+    assert sum(RUNS.values()) == runs and y.dtype == tg.float16
+    np.testing.assert_allclose(y.numpy(), torch.sigmoid(torch.tensor(x, dtype=torch.float16)).numpy(), rtol=1e-3)
 
 
 def test_second_derivatives_do_not_use_the_kernels():
-    """create_graph=True records the formula (differentiable), not an opaque kernel."""
+    """create_graph=True records the formula (differentiable), not an opaque backward kernel (the ops the formula
+    records may still compute their values with forward kernels: sigmoid's does)."""
     x = tg.tensor([-1.0, 0.5, 2.0], dtype=tg.float64, requires_grad=True)
     y = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64, requires_grad=True)
     with kernels_on_cpu():
         y_ = F.silu(x).sum()
-        before = sum(RUNS.values())
+        backward_runs = lambda: sum(n for name, n in RUNS.items() if name.endswith("_backward"))  # noqa: E731
+        before, sigmoids = backward_runs(), RUNS["sigmoid"]
         (g,) = tg.autograd.grad(y_, x, create_graph=True)
-        assert sum(RUNS.values()) == before
+        assert backward_runs() == before and RUNS["sigmoid"] > sigmoids
         g.sum().backward()  # a first-order pass over the recorded formula: its own ops may use kernels
     (h,) = torch.autograd.grad(TF.silu(y).sum(), y, create_graph=True)
     h.sum().backward()
@@ -409,11 +494,115 @@ def test_col2im2d_kernel_gives_torch_conv_input_gradients_and_transposed_convs(d
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# batch norm: statistics, normalisation and running-statistics update in one launch; the backward in another
+
+@st.composite
+def batch_norm_problems(draw):
+    channels = draw(st.integers(1, 6))
+    batch = draw(st.integers(2, 9))
+    spatial = draw(st.sampled_from([(), (1,), (3,), (2, 2)]))
+    return (batch, channels) + spatial
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(deadline=None)
+@given(shape=batch_norm_problems(), affine=st.booleans(), track=st.booleans(),
+       momentum=st.sampled_from([0.1, 0.7, None]), eps=st.sampled_from([1e-5, 0.5]), seed=st.integers(0, 2 ** 16))
+def test_batch_norm_kernels_match_torch_over_steps(dtype, shape, affine, track, momentum, eps, seed):
+    """Train steps (output, input/weight/bias gradients, running statistics) then an eval step, kernels on."""
+    rng = np.random.default_rng(seed)
+    channels = shape[1]
+    cls = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d"}[len(shape)]
+    ours = getattr(tg.nn, cls)(channels, eps=eps, momentum=momentum, affine=affine, track_running_stats=track)
+    theirs = getattr(torch.nn, cls)(channels, eps=eps, momentum=momentum, affine=affine, track_running_stats=track)
+    if dtype == np.float64:
+        ours, theirs = ours.double(), theirs.double()
+    if affine:
+        w, b = rng.standard_normal(channels).astype(dtype), rng.standard_normal(channels).astype(dtype)
+        with tg.no_grad(), torch.no_grad():
+            ours.weight.copy_(tg.tensor(w))
+            ours.bias.copy_(tg.tensor(b))
+            theirs.weight.copy_(torch.tensor(w))
+            theirs.bias.copy_(torch.tensor(b))
+    tol = vars(tolerance(dtype))
+    for step in range(3):
+        x = (rng.standard_normal(shape) * 3 + rng.standard_normal((1, channels) + (1,) * (len(shape) - 2))).astype(dtype)
+        g = rng.standard_normal(shape).astype(dtype)
+        a, t = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        with kernels_on_cpu(expect="batch_norm_backward"):
+            with kernels_on_cpu(expect="batch_norm"):
+                y = ours(a)
+            y.backward(tg.tensor(g))
+        yt = theirs(t)
+        yt.backward(torch.tensor(g))
+        np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), **tol)
+        np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), **tol)
+        if affine:
+            np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), **tol)
+            np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), **tol)
+        if track:
+            np.testing.assert_allclose(ours.running_mean.numpy(), theirs.running_mean.numpy(), **tol)
+            np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), **tol)
+    ours.eval()
+    theirs.eval()
+    x = rng.standard_normal(shape).astype(dtype)
+    with torch.no_grad(), tg.no_grad():
+        with kernels_on_cpu(expect="batch_norm_eval" if track else "batch_norm"):
+            mine = ours(tg.tensor(x)).numpy()
+        np.testing.assert_allclose(mine, theirs(torch.tensor(x)).numpy(), **tol)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_batch_norm_kernels_equal_the_formula(affine):
+    """float64: the kernels' outputs, gradients and running statistics equal the array formula's to rounding."""
+    rng = np.random.default_rng(3)
+    x, g, w = rng.standard_normal((7, 4, 3)) * 5 + 2, rng.standard_normal((7, 4, 3)), rng.standard_normal(4)
+    results = []
+    for fused in (True, False):
+        bn = tg.nn.BatchNorm1d(4, affine=affine).double()
+        if affine:
+            with tg.no_grad():
+                bn.weight.copy_(tg.tensor(w))
+        a = tg.tensor(x, requires_grad=True)
+        with kernels_on_cpu(expect="batch_norm") if fused else contextlib.nullcontext():
+            y = bn(a)
+            y.backward(tg.tensor(g))
+            bn.eval()
+            z = bn(tg.tensor(x)).detach()
+        results.append([y.detach().numpy(), a.grad.numpy(), bn.running_mean.numpy(), bn.running_var.numpy(),
+                        z.numpy()] + ([bn.weight.grad.numpy(), bn.bias.grad.numpy()] if affine else []))
+    for mine, plain in zip(*results):
+        np.testing.assert_allclose(mine, plain, rtol=1e-12, atol=1e-13)
+
+
+def test_batch_norm_kernel_is_limited_to_short_channels_and_keeps_double_backward():
+    """More than BATCH_NORM_LIMIT values per channel take the formula (one thread per channel would be slow);
+    create_graph=True records the formula, whose second derivatives match torch's."""
+    from tinyautograd.ops import _fused
+
+    before = RUNS["batch_norm"]
+    with kernels_on_cpu():
+        F.batch_norm(tg.randn(2, 3, _fused.BATCH_NORM_LIMIT), None, None, training=True)
+    assert RUNS["batch_norm"] == before
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    a, t = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect="batch_norm"):
+        (ga,) = tg.autograd.grad((F.batch_norm(a, None, None, training=True) ** 3).sum(), a, create_graph=True)
+        ga.pow(2).sum().backward()
+    (gt,) = torch.autograd.grad((TF.batch_norm(t, None, None, training=True) ** 3).sum(), t, create_graph=True)
+    gt.pow(2).sum().backward()
+    np.testing.assert_allclose(ga.detach().numpy(), gt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 def test_every_kernel_has_a_test():
-    tested = set(OPTIMIZER_CASES) | set(ACTIVATION_CASES) | {"cross_entropy_rows", "cross_entropy_backward"}
+    tested = set(OPTIMIZER_CASES) | set(ACTIVATION_CASES) | set(FORWARD_CASES)
+    tested |= {"cross_entropy_rows", "cross_entropy_backward"}
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
-    tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d"}
+    tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d", "batch_norm", "batch_norm_backward",
+               "batch_norm_eval"}
     assert set(_kernels.REGISTRY) == tested
 
 

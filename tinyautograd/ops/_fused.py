@@ -27,13 +27,13 @@ def _grad_kernel(name: str, saved: str, body: str, params: str = "") -> Kernel:
                   f"const double G = g; const double {local} = {saved};\n{body}")
 
 
-RELU = _grad_kernel("relu_backward", "y", "gx = Y > 0 ? G : 0.0;")
+RELU = _grad_kernel("relu_backward", "y", "gx = Y <= 0 ? 0.0 : G;")  # a NaN output passes g, as in torch
 SIGMOID = _grad_kernel("sigmoid_backward", "y", "gx = G * (Y * (1.0 - Y));")
 TANH = _grad_kernel("tanh_backward", "y", "gx = G * (1.0 - Y * Y);")
 LEAKY_RELU = _grad_kernel("leaky_relu_backward", "x", "gx = X > 0 ? G : G * slope;", "float64 slope")
 ELU = _grad_kernel("elu_backward", "x",
-                   "double neg = X > 0 ? 0.0 : X;\n"
-                   "gx = X > 0 ? G * scale : G * (exp(neg * input_scale) * coef);",
+                   "double neg = X <= 0 ? X : 0.0;\n"
+                   "gx = X <= 0 ? G * (exp(neg * input_scale) * coef) : G * scale;",
                    "float64 scale, float64 input_scale, float64 coef")
 GELU = _grad_kernel("gelu_backward", "x",
                     "double cdf = 0.5 * (1.0 + erf(X * 0.7071067811865476));\n"
@@ -51,11 +51,48 @@ MISH = _grad_kernel("mish_backward", "x",
                     "double sp = X > 20.0 ? X : log1p(exp(-fabs(X))) + (X > 0 ? X : 0.0);\n"
                     "double t = tanh(sp);\n" + _SIGMOID.format(dst="s", src="X")
                     + "gx = G * (t + X * s * (1.0 - t * t));")
-HARDTANH = _grad_kernel("hardtanh_backward", "x", "gx = (X > lo && X < hi) ? G : 0.0;", "float64 lo, float64 hi")
+HARDTANH = _grad_kernel("hardtanh_backward", "x", "gx = (X <= lo || X >= hi) ? 0.0 : G;", "float64 lo, float64 hi")
 HARDSIGMOID = _grad_kernel("hardsigmoid_backward", "x", "gx = (X > -3.0 && X < 3.0) ? G / 6.0 : 0.0;")
 HARDSWISH = _grad_kernel("hardswish_backward", "x", "gx = X <= -3.0 ? 0.0 : (X < 3.0 ? G * (X / 3.0 + 0.5) : G);")
-THRESHOLD = _grad_kernel("threshold_backward", "x", "gx = X > th ? G : 0.0;", "float64 th")
+THRESHOLD = _grad_kernel("threshold_backward", "x", "gx = X <= th ? 0.0 : G;", "float64 th")
 LOGSIGMOID = _grad_kernel("logsigmoid_backward", "x", _SIGMOID.format(dst="s", src="-X") + "gx = G * s;")
+
+# the activations' forward formulas, one launch each where the formula takes several (and, for sigmoid, no check
+# of the input's minimum on the host): ``y = f(x, params)`` with ``X`` the double value of ``x``
+def _value_kernel(name: str, body: str, params: str = "") -> Kernel:
+    return Kernel(name, "T x" + (f", {params}" if params else ""), "T y", f"const double X = x;\n{body}")
+
+
+_SOFTPLUS = "((({bx}) > 0 ? ({bx}) : 0.0) + log1p(exp(-fabs({bx}))))"  # log(1 + exp(bx)) without overflow
+SIGMOID_FORWARD = _value_kernel("sigmoid", _SIGMOID.format(dst="s", src="X") + "y = s;")
+SILU_FORWARD = _value_kernel("silu", _SIGMOID.format(dst="s", src="X") + "y = X * s;")
+LOGSIGMOID_FORWARD = _value_kernel("logsigmoid", "y = (X < 0 ? X : 0.0) - log1p(exp(-fabs(X)));")
+SOFTPLUS_FORWARD = _value_kernel("softplus", "const double bx = X * beta;\n"
+                                 f"y = bx > threshold ? X : {_SOFTPLUS.format(bx='bx')} / beta;",
+                                 "float64 beta, float64 threshold")
+MISH_FORWARD = _value_kernel("mish", f"const double sp = X > 20.0 ? X : {_SOFTPLUS.format(bx='X')};\n"
+                             "y = X * tanh(sp);")
+GELU_FORWARD = _value_kernel("gelu", "y = 0.5 * X * (1.0 + erf(X * 0.7071067811865476));")
+GELU_TANH_FORWARD = _value_kernel("gelu_tanh", "const double inner = (X + 0.044715 * X * X * X) * 0.7978845608028654;\n"
+                                  "y = 0.5 * X * (1.0 + tanh(inner));")
+ELU_FORWARD = _value_kernel("elu", "const double neg = X > 0 ? 0.0 : X;\n"
+                            "y = X > 0 ? X * scale : expm1(neg * input_scale) * alpha_scale;",
+                            "float64 scale, float64 input_scale, float64 alpha_scale")
+LEAKY_RELU_FORWARD = _value_kernel("leaky_relu", "y = X > 0 ? X : X * slope;", "float64 slope")
+_CLIP01 = "double c = X / 6.0 + 0.5;\nc = c < 0.0 ? 0.0 : (c > 1.0 ? 1.0 : c);\n"
+HARDSIGMOID_FORWARD = _value_kernel("hardsigmoid", _CLIP01 + "y = c;")
+HARDSWISH_FORWARD = _value_kernel("hardswish", _CLIP01 + "y = X * c;")
+THRESHOLD_FORWARD = _value_kernel("threshold", "y = X <= th ? value : X;", "float64 th, float64 value")
+
+
+def forward(xp, kernel: Kernel, x, *scalars):
+    """``kernel(x, *scalars)`` into a new array shaped like ``x``, or None when the kernel does not apply."""
+    if not _kernels.enabled(xp) or not _kernels.supported(x):
+        return None
+    y = xp.empty_like(x)
+    kernel(x, *scalars, y)
+    return y
+
 
 # Cross entropy from logits (``softmax`` = 1) or nll_loss of log-probabilities (``softmax`` = 0) with class
 # indices, one thread per row of an (N, C) array: the row's max, log of the summed exponentials and loss in one
@@ -227,6 +264,103 @@ def col2im2d(xp, cols, b, geom, x_shape):
     COL2IM2D(xp.ascontiguousarray(cols).reshape(-1), cols.reshape(-1) if b is None else b.reshape(-1), n, c,
              *_pool_scalars(geom, x_shape), int(b is not None), x)
     return x
+
+
+# batch norm in training (batch statistics) over a contiguous (N, C, S) input, one thread per channel: the mean,
+# the biased variance, xhat, y = xhat * w + b and the running statistics' update in one launch; the backward's four
+# per-channel sums and the input gradient in another. A thread walks its channel's N * S values three times, so
+# these run only up to BATCH_NORM_LIMIT values per channel (BatchNorm1d's (N, C) batches; big 2-d feature maps
+# keep the array formula, whose reductions use the whole GPU). In eval mode (running statistics) the normalisation
+# is one elementwise launch.
+BATCH_NORM_LIMIT = 1024
+_CHANNEL_LOOP = "for (long long n = 0; n < N; ++n) for (long long s = 0; s < S; ++s) {{ const long long k = (n * C + i) * S + s; {} }}\n"
+BATCH_NORM = Kernel(
+    "batch_norm",
+    "raw T x, raw T w, raw T b, int64 N, int64 C, int64 S, float64 eps, float64 momentum, float64 var_scale, "
+    "int64 has_w, int64 has_b, int64 track_mean, int64 track_var",
+    "raw T y, T mean, T invstd, T running_mean, T running_var",
+    "const double count = (double)(N * S);\n"
+    "double m = 0.0, v = 0.0;\n"
+    + _CHANNEL_LOOP.format("m += (double)x[k];") + "m /= count;\n"
+    + _CHANNEL_LOOP.format("const double d = (double)x[k] - m; v += d * d;") + "v /= count;\n"
+    "const double inv = 1.0 / sqrt(v + eps);\n"
+    "const double wc = has_w ? (double)w[i] : 1.0, bc = has_b ? (double)b[i] : 0.0;\n"
+    + _CHANNEL_LOOP.format("y[k] = (((double)x[k] - m) * inv) * wc + bc;")
+    + "mean = m; invstd = inv;\n"
+    "if (track_mean) running_mean = (double)running_mean * (1.0 - momentum) + momentum * m;\n"
+    "if (track_var) running_var = (double)running_var * (1.0 - momentum) + var_scale * v;")
+BATCH_NORM_BACKWARD = Kernel(
+    "batch_norm_backward",
+    "raw T g, raw T x, raw T w, T mean, T invstd, int64 N, int64 C, int64 S, int64 has_w, int64 need_gx",
+    "raw T gx, T gw, T gb",
+    "const double count = (double)(N * S), m = mean, inv = invstd;\n"
+    "const double wc = has_w ? (double)w[i] : 1.0;\n"
+    "double sg = 0.0, sgh = 0.0, sgy = 0.0, sgyh = 0.0;\n"
+    + _CHANNEL_LOOP.format("const double gk = g[k], hk = ((double)x[k] - m) * inv, gy = gk * wc; "
+                           "sg += gk; sgh += gk * hk; sgy += gy; sgyh += gy * hk;")
+    + "gw = sgh; gb = sg;\n"
+    "if (need_gx) {\n"
+    "  const double my = sgy / count, myh = sgyh / count;\n"
+    "  " + _CHANNEL_LOOP.format("gx[k] = inv * (((double)g[k] * wc - my) - (((double)x[k] - m) * inv) * myh);")
+    + "}")
+BATCH_NORM_EVAL = Kernel(
+    "batch_norm_eval",
+    "T x, raw T mean, raw T var, raw T w, raw T b, int64 C, int64 S, float64 eps, int64 has_w, int64 has_b", "T y",
+    "const long long c = ((long long)i / S) % C;\n"
+    "const double h = ((double)x - (double)mean[c]) * (1.0 / sqrt((double)var[c] + eps));\n"
+    "y = h * (has_w ? (double)w[c] : 1.0) + (has_b ? (double)b[c] : 0.0);")
+
+
+def _batch_norm_apply(xp, x, *params) -> bool:
+    return (x.ndim >= 2 and x.size > 0 and _kernels.enabled(xp)
+            and _kernels.supported(x, *(p for p in params if p is not None)))
+
+
+def batch_norm_train(xp, x, w, b, running_mean, running_var, eps: float, momentum: float):
+    """``(y, mean, invstd)`` of batch norm with batch statistics (running statistics updated in place), or None
+    when the kernel does not apply. ``mean``/``invstd`` are per channel, shaped (C,); the backward recomputes
+    ``xhat`` from them and the input in double (nothing input-sized is kept)."""
+    n, c = x.shape[:2]
+    if not _batch_norm_apply(xp, x, w, b, running_mean, running_var) or x.size // c > BATCH_NORM_LIMIT:
+        return None
+    spatial = x.size // (n * c)
+    count = n * spatial
+    x = xp.ascontiguousarray(x)
+    y = xp.empty_like(x)
+    mean, invstd = xp.empty(c, dtype=x.dtype), xp.empty(c, dtype=x.dtype)
+    flat = x.reshape(-1)
+    BATCH_NORM(flat, flat if w is None else w, flat if b is None else b, n, c, spatial, eps, momentum,
+               momentum * count / (count - 1), int(w is not None), int(b is not None), int(running_mean is not None),
+               int(running_var is not None), y.reshape(-1), mean, invstd,
+               xp.empty(c, dtype=x.dtype) if running_mean is None else running_mean,
+               xp.empty(c, dtype=x.dtype) if running_var is None else running_var)
+    return y, mean, invstd
+
+
+def batch_norm_backward(xp, g, x, w, mean, invstd, need_gx: bool):
+    """``(gx, gw, gb)`` of a ``batch_norm_train`` in one launch (``gx`` None unless ``need_gx``), or None."""
+    if not _batch_norm_apply(xp, g, x, w, mean, invstd) or g.size // g.shape[1] > BATCH_NORM_LIMIT:
+        return None
+    n, c = g.shape[:2]
+    g = xp.ascontiguousarray(g).reshape(-1)
+    gx = xp.empty(x.shape if need_gx else 1, dtype=g.dtype)
+    gw, gb = xp.empty(c, dtype=g.dtype), xp.empty(c, dtype=g.dtype)
+    BATCH_NORM_BACKWARD(g, xp.ascontiguousarray(x).reshape(-1), g if w is None else w, mean, invstd, n, c,
+                        g.size // (n * c), int(w is not None), int(need_gx), gx.reshape(-1), gw, gb)
+    return (gx if need_gx else None), gw, gb
+
+
+def batch_norm_eval(xp, x, running_mean, running_var, w, b, eps: float):
+    """Batch norm with the running statistics in one launch, or None when the kernel does not apply."""
+    if not _batch_norm_apply(xp, x, running_mean, running_var, w, b):
+        return None
+    n, c = x.shape[:2]
+    x = xp.ascontiguousarray(x)  # the kernel finds an element's channel from its C-order index
+    y = xp.empty(x.shape, dtype=x.dtype)
+    BATCH_NORM_EVAL(x, running_mean, running_var, running_mean if w is None else w,
+                    running_mean if b is None else b, c, x.size // (n * c), eps, int(w is not None),
+                    int(b is not None), y)
+    return y
 
 
 def backward(ns, kernel: Kernel | None, g, saved, *scalars):

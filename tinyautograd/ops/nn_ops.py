@@ -142,20 +142,28 @@ class _ActivationNode(Node):
         return (self.formula(ns, g, x, *self.params),)
 
 
-def _activation(node_name: str, forward, formula, kernel=None):
+def _activation(node_name: str, forward, formula, kernel=None, forward_kernel=None):
     """An elementwise activation op: ``forward(xp, x, *params)`` on arrays, ``formula(ns, g, x, *params)`` its
     input gradient; with ``inplace`` the result is written back into the input. ``kernel`` is the fused CUDA
-    kernel of the formula (``tinyautograd.ops._fused``), or a function of the params giving (kernel, scalars)."""
+    kernel of the formula (``tinyautograd.ops._fused``), or a function of the params giving (kernel, scalars);
+    ``forward_kernel`` likewise replaces ``forward`` on CUDA."""
     if isinstance(kernel, F.Kernel):
         kernel = functools.partial(_kernel_with_params, kernel)
+    if isinstance(forward_kernel, F.Kernel):
+        forward_kernel = functools.partial(_kernel_with_params, forward_kernel)
     node_cls = type(node_name, (_ActivationNode,), {"__slots__": (), "formula": staticmethod(formula),
                                                     "kernel": staticmethod(kernel) if kernel else None})
 
     def apply(input: Tensor, params: tuple, op: str, inplace: bool = False) -> Tensor:
         _float_input(input, op)
         d = input._data
-        with np.errstate(over="ignore", under="ignore"):
-            y = forward(xp_of(d), d, *params)
+        y = None
+        if forward_kernel is not None and (d.__class__ is not np.ndarray or _kernels._emulator is not None):
+            kernel, scalars = forward_kernel(params)
+            y = F.forward(xp_of(d), kernel, d, *scalars)
+        if y is None:
+            with np.errstate(over="ignore", under="ignore"):
+                y = forward(xp_of(d), d, *params)
         recording = grad_state.enabled and input.requires_grad
         if recording:
             node = node_cls((edge(input),))
@@ -179,7 +187,8 @@ def _leaky_fwd(xp, d, slope):
     return xp.where(d > 0, d, d * slope)
 
 
-_leaky = _activation("LeakyReluBackward0", _leaky_fwd, lambda ns, g, x, s: ns.where(x > 0, g, g * s), F.LEAKY_RELU)
+_leaky = _activation("LeakyReluBackward0", _leaky_fwd, lambda ns, g, x, s: ns.where(x > 0, g, g * s), F.LEAKY_RELU,
+                     F.LEAKY_RELU_FORWARD)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -193,12 +202,14 @@ def _elu_fwd(xp, d, alpha, scale, input_scale):
 
 
 def _elu_grad(ns, g, x, alpha, scale, input_scale):
-    neg = ns.where(x > 0, 0.0, x)
-    return ns.where(x > 0, g * scale, g * (ns.exp(neg * input_scale) * (alpha * scale * input_scale)))
+    # torch's side for NaN: the positive one (a NaN input passes g * scale)
+    neg = ns.where(x <= 0, x, 0.0)
+    return ns.where(x <= 0, g * (ns.exp(neg * input_scale) * (alpha * scale * input_scale)), g * scale)
 
 
 _elu = _activation("EluBackward0", _elu_fwd, _elu_grad,
-                   lambda p: (F.ELU, (p[1], p[2], p[0] * p[1] * p[2])))
+                   lambda p: (F.ELU, (p[1], p[2], p[0] * p[1] * p[2])),
+                   lambda p: (F.ELU_FORWARD, (p[1], p[2], p[0] * p[1])))
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -236,7 +247,8 @@ def _gelu_grad(ns, g, x, approximate):
 
 
 _gelu = _activation("GeluBackward0", _gelu_fwd, _gelu_grad,
-                    lambda p: (F.GELU_TANH if p[0] == "tanh" else F.GELU, ()))
+                    lambda p: (F.GELU_TANH if p[0] == "tanh" else F.GELU, ()),
+                    lambda p: (F.GELU_TANH_FORWARD if p[0] == "tanh" else F.GELU_FORWARD, ()))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -252,7 +264,7 @@ def _silu_grad(ns, g, x):
     return g * (s * (1 + x * (1 - s)))
 
 
-_silu = _activation("SiluBackward0", lambda xp, d: d * _sigmoid_fwd(xp, d), _silu_grad, F.SILU)
+_silu = _activation("SiluBackward0", lambda xp, d: d * _sigmoid_fwd(xp, d), _silu_grad, F.SILU, F.SILU_FORWARD)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -272,7 +284,7 @@ def _softplus_grad(ns, g, x, beta, threshold):
     return ns.where(bx > threshold, g, g * _ns_sigmoid(ns, bx))
 
 
-_softplus = _activation("SoftplusBackward0", _softplus_arr, _softplus_grad, F.SOFTPLUS)
+_softplus = _activation("SoftplusBackward0", _softplus_arr, _softplus_grad, F.SOFTPLUS, F.SOFTPLUS_FORWARD)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -290,7 +302,7 @@ def _mish_grad(ns, g, x):
     return g * (t + x * _ns_sigmoid(ns, x) * (1 - t * t))
 
 
-_mish = _activation("MishBackward0", _mish_fwd, _mish_grad, F.MISH)
+_mish = _activation("MishBackward0", _mish_fwd, _mish_grad, F.MISH, F.MISH_FORWARD)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -300,7 +312,7 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 _hardtanh = _activation(
     "HardtanhBackward0", lambda xp, d, lo, hi: xp.clip(d, lo, hi),
-    lambda ns, g, x, lo, hi: ns.where((x > lo) & (x < hi), g, 0.0), F.HARDTANH)
+    lambda ns, g, x, lo, hi: ns.where((x <= lo) | (x >= hi), 0.0, g), F.HARDTANH)  # NaN passes g, as in torch
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -317,7 +329,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 _hardsigmoid = _activation(
     "HardsigmoidBackward0", lambda xp, d: xp.clip(d / 6 + 0.5, 0, 1),
-    lambda ns, g, x: ns.where((x > -3.0) & (x < 3.0), g / 6, 0.0), F.HARDSIGMOID)
+    lambda ns, g, x: ns.where((x > -3.0) & (x < 3.0), g / 6, 0.0), F.HARDSIGMOID, F.HARDSIGMOID_FORWARD)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
@@ -331,7 +343,7 @@ def _hardswish_grad(ns, g, x):
 
 
 _hardswish = _activation("HardswishBackward0", lambda xp, d: d * xp.clip(d / 6 + 0.5, 0, 1), _hardswish_grad,
-                         F.HARDSWISH)
+                         F.HARDSWISH, F.HARDSWISH_FORWARD)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -340,8 +352,8 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 _threshold = _activation(
-    "ThresholdBackward0", lambda xp, d, th, value: xp.where(d > th, d, value),
-    lambda ns, g, x, th, value: ns.where(x > th, g, 0.0), lambda p: (F.THRESHOLD, p[:1]))
+    "ThresholdBackward0", lambda xp, d, th, value: xp.where(d <= th, value, d),  # NaN stays NaN, as in torch
+    lambda ns, g, x, th, value: ns.where(x <= th, 0.0, g), lambda p: (F.THRESHOLD, p[:1]), F.THRESHOLD_FORWARD)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -355,7 +367,7 @@ def _logsigmoid_fwd(xp, d):
 
 
 _logsigmoid = _activation("LogSigmoidBackward0", _logsigmoid_fwd,
-                          lambda ns, g, x: g * _ns_sigmoid(ns, -x), F.LOGSIGMOID)
+                          lambda ns, g, x: g * _ns_sigmoid(ns, -x), F.LOGSIGMOID, F.LOGSIGMOID_FORWARD)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -1018,7 +1030,7 @@ class NormBackward(Node):
     for group norm). With batch statistics the gradient flows through the mean and variance too; with fixed
     statistics (batch norm in eval) ``xhat`` is affine in ``x``."""
     __slots__ = ("xhat", "invstd", "axes", "group_shape", "param_shape", "param_axes", "eps", "fixed_mean",
-                 "has_weight", "torch_name", "true_shape")
+                 "has_weight", "torch_name", "true_shape", "fused")
 
     def backward(self, ns, g):
         saved = ns.saved(self)
@@ -1037,6 +1049,14 @@ class NormBackward(Node):
                 xc = xr - _const(ns, self.fixed_mean)
                 invstd = _const(ns, self.invstd)
             xhat_r = xc * invstd
+        elif self.fused is not None:
+            mean, invstd = self.fused, self.invstd  # the batch mean and invstd (C,): the forward kernel kept no xhat
+            grads = F.batch_norm_backward(ns.xp, g, x, w, mean, invstd, n_in[0] is not None)
+            if grads is not None:
+                gx, gw, gb = grads
+                return gx, gw if w is not None and n_in[1] is not None else None, gb if n_in[2] is not None else None
+            invstd = invstd.reshape(self.param_shape)
+            xhat_r = (x - mean.reshape(self.param_shape)) * invstd
         else:
             xhat_r, invstd = self.xhat, self.invstd
             if xhat_r is None:
@@ -1088,20 +1108,30 @@ def _normalize(input: Tensor, weight: Tensor | None, bias: Tensor | None, axes: 
     if weight is None and bias is None:
         y = y.copy()  # the node keeps xhat: the output must not alias it
     y = y.astype(x.dtype, copy=False)
+    out = _norm_output(y, input, weight, bias, xhat_r, invstd, axes, group_shape, param_shape, param_axes, true_shape,
+                       eps, torch_name, None if fixed is None else mean)
+    return out, mean, var
+
+
+def _norm_output(y, input: Tensor, weight, bias, xhat_r, invstd, axes, group_shape, param_shape, param_axes,
+                 true_shape, eps: float, torch_name: str, fixed_mean, fused=None):
+    """The output tensor of a normalisation, with its NormBackward node when a gradient is wanted. ``fused``: the
+    batch mean (C,) when batch norm's training forward ran as a kernel (``xhat_r`` None, ``invstd`` (C,)); the
+    backward then tries its kernel too."""
     tracked = (input, weight, bias)
-    if grad_state.enabled and any(t is not None and t.requires_grad for t in tracked):
-        edges = (edge(input), edge(weight) if weight is not None else None,
-                 edge(bias) if bias is not None else None)
-        node = NormBackward(edges)
-        node.xhat, node.invstd, node.axes, node.group_shape = xhat_r, invstd, axes, group_shape
-        node.param_shape, node.param_axes, node.eps, node.torch_name = param_shape, param_axes, eps, torch_name
-        node.true_shape = true_shape
-        node.fixed_mean = None if fixed is None else mean
-        node.has_weight = weight is not None
-        node.saved = (input, weight) if weight is not None else (input,)
-        node.versions = tuple(t._version[0] for t in node.saved)
-        return wrap(y, node), mean, var
-    return wrap(y), mean, var
+    if not (grad_state.enabled and any(t is not None and t.requires_grad for t in tracked)):
+        return wrap(y)
+    edges = (edge(input), edge(weight) if weight is not None else None, edge(bias) if bias is not None else None)
+    node = NormBackward(edges)
+    node.xhat, node.invstd, node.axes, node.group_shape = xhat_r, invstd, axes, group_shape
+    node.param_shape, node.param_axes, node.eps, node.torch_name = param_shape, param_axes, eps, torch_name
+    node.true_shape = true_shape
+    node.fixed_mean = fixed_mean
+    node.has_weight = weight is not None
+    node.fused = fused
+    node.saved = (input, weight) if weight is not None else (input,)
+    node.versions = tuple(t._version[0] for t in node.saved)
+    return wrap(y, node)
 
 
 def _check_param(t: Tensor | None, shape: tuple, input: Tensor, op: str, name: str) -> None:
@@ -1140,6 +1170,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                              f"{_size(x.shape)}")
+        fused = F.batch_norm_train(xp_of(x), x, *(None if t is None else t._data
+                                                  for t in (weight, bias, running_mean, running_var)),
+                                   float(eps), float(momentum))
+        if fused is not None:
+            y, mean, invstd = fused
+            for t in (running_mean, running_var):
+                if t is not None:
+                    t._version[0] += 1
+            return _norm_output(y, input, weight, bias, None, invstd, axes, None, param_shape, axes, (channels,),
+                                float(eps), "NativeBatchNormBackward0", None, fused=mean)
         y, mean, var = _normalize(input, weight, bias, axes, None, param_shape, axes, (channels,), float(eps),
                                   "NativeBatchNormBackward0")
         if running_mean is not None or running_var is not None:
@@ -1157,6 +1197,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         return y
     if running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
+    if not (grad_state.enabled and any(t is not None and t.requires_grad for t in (input, weight, bias))):
+        y = F.batch_norm_eval(xp_of(x), x, running_mean._data, running_var._data,
+                              None if weight is None else weight._data, None if bias is None else bias._data, float(eps))
+        if y is not None:
+            return wrap(y)
     fixed = (running_mean._data.reshape(param_shape).astype(x.dtype, copy=False),
              running_var._data.reshape(param_shape).astype(x.dtype, copy=False))
     y, _, _ = _normalize(input, weight, bias, axes, None, param_shape, axes, (channels,), float(eps),
