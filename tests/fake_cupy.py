@@ -363,7 +363,12 @@ class _Generator:
 
     def __getattr__(self, name):
         method = getattr(self._g, name)
-        return lambda *a, **k: _wrap(method(*_unwrap_all(a, name), **_unwrap_all(k, name)))
+
+        def draw(*a, **k):
+            LAUNCHES["random." + name] += 1
+            return _wrap(method(*_unwrap_all(a, name), **_unwrap_all(k, name)))
+
+        return draw
 
 
 def _scatter_add(a, slices, value):

@@ -493,6 +493,40 @@ def test_col2im2d_kernel_gives_torch_conv_input_gradients_and_transposed_convs(d
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), **tol)
 
 
+def _conv2d_run(x, w, b, g, kw):
+    a, wt = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+    bt = None if b is None else tg.tensor(b, requires_grad=True)
+    y = F.conv2d(a, wt, bt, **kw)
+    y.backward(tg.tensor(g))
+    return [y.detach().numpy(), a.grad.numpy(), wt.grad.numpy()] + ([] if b is None else [bt.grad.numpy()])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(problem=pool_geometries(), groups=st.sampled_from([1, 2]), bias=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_im2col2d_and_batch_first_kernels_give_torch_conv2d(dtype, problem, groups, bias, seed):
+    """A conv2d's forward (columns read from the unpadded input; output transposed with the bias added) and its
+    gradients, against torch; in float64 equal to the formula's to the bit (the same GEMMs on the same columns)."""
+    geometry, size = problem
+    kw = {k: geometry[k] for k in ("stride", "padding", "dilation")} | {"groups": groups}
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((3, 2 * groups) + size).astype(dtype)
+    w = rng.standard_normal((2 * groups, 2) + geometry["kernel_size"]).astype(dtype)
+    b = rng.standard_normal(2 * groups).astype(dtype) if bias else None
+    out_shape = tuple(TF.conv2d(torch.tensor(x), torch.tensor(w), **kw).shape)
+    g = rng.standard_normal(out_shape).astype(dtype)
+    with kernels_on_cpu(expect="im2col2d"), kernels_on_cpu(expect="batch_first_bias"):
+        mine = _conv2d_run(x, w, b, g, kw)
+    plain = _conv2d_run(x, w, b, g, kw)
+    t = [torch.tensor(v, requires_grad=True) for v in (x, w) + (() if b is None else (b,))]
+    yt = TF.conv2d(t[0], t[1], t[2] if bias else None, **kw)
+    yt.backward(torch.tensor(g))
+    theirs = [yt.detach().numpy()] + [v.grad.numpy() for v in t]
+    for m, p_, r in zip(mine, plain, theirs):
+        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
+        if dtype == np.float64:
+            np.testing.assert_array_equal(m, p_)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # batch norm: statistics, normalisation and running-statistics update in one launch; the backward in another
 
@@ -596,13 +630,37 @@ def test_batch_norm_kernel_is_limited_to_short_channels_and_keeps_double_backwar
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# dropout: the mask from the uniform draws in one launch
+
+@pytest.mark.parametrize("dtype", [tg.float32, tg.float64])
+@settings(deadline=None)
+@given(p=st.one_of(st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.9]), st.floats(1e-6, 1 - 1e-6)),
+       feature=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_dropout_mask_kernel_equals_the_formula(dtype, p, feature, seed):
+    """Same generator state, same mask, to the bit: the kernel compares with ``p`` rounded to the dtype as the
+    formula's comparison does. The zeroed fraction and the survivors' scale are torch's."""
+    x = tg.ones(64, 32, dtype=dtype, requires_grad=True)
+    fn = (lambda t: F.dropout2d(t[:, :, None], p)[:, :, 0]) if feature else (lambda t: F.dropout(t, p))
+    tg.manual_seed(seed)
+    with kernels_on_cpu(expect="dropout_mask"):
+        y = fn(x)
+        y.backward(tg.ones_like(y))
+    tg.manual_seed(seed)
+    z = fn(x.detach())
+    np.testing.assert_array_equal(y.detach().numpy(), z.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), y.detach().numpy())
+    scale = np.float32(1 / (1 - p)) if dtype == tg.float32 else 1 / (1 - p)
+    assert set(np.unique(y.detach().numpy())) <= {0.0, scale}
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 def test_every_kernel_has_a_test():
     tested = set(OPTIMIZER_CASES) | set(ACTIVATION_CASES) | set(FORWARD_CASES)
     tested |= {"cross_entropy_rows", "cross_entropy_backward"}
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
     tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d", "batch_norm", "batch_norm_backward",
-               "batch_norm_eval"}
+               "batch_norm_eval", "dropout_mask", "im2col2d", "batch_first_bias"}
     assert set(_kernels.REGISTRY) == tested
 
 

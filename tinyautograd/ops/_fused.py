@@ -363,6 +363,63 @@ def batch_norm_eval(xp, x, running_mean, running_var, w, b, eps: float):
     return y
 
 
+# dropout's mask from uniform draws: ``scale`` where the draw is at least ``p``, else 0, in one launch (the formula
+# compares, casts and scales); ``p`` arrives rounded to the arrays' dtype, as the formula's comparison rounds it
+DROPOUT_MASK = Kernel("dropout_mask", "T u, float64 p, float64 scale", "T mask", "mask = (double)u >= p ? scale : 0.0;")
+
+
+def dropout_mask(xp, u, p: float, scale: float):
+    """The dropout mask of the draws ``u`` (float32/float64) in one launch, or None when the kernel does not apply."""
+    if not _kernels.enabled(xp) or not _kernels.supported(u):
+        return None
+    mask = xp.empty_like(u)
+    DROPOUT_MASK(u, float(u.dtype.type(p)), scale, mask)
+    return mask
+
+
+# im2col of a 2-d convolution, one thread per column entry: the (C, KH, KW, OH, OW, N) columns read straight from
+# the (N, C, H, W) input, zeros outside it (the formula pads a batch-last copy, then copies its window view)
+IM2COL2D = Kernel(
+    "im2col2d", f"raw T x, int64 N, int64 C, {_POOL_GEOMETRY}", "T cols",
+    "long long r = i;\n"
+    "const long long n = r % N; r /= N;\n"
+    "const long long ow = r % OW; r /= OW;\n"
+    "const long long oh = r % OH; r /= OH;\n"
+    "const long long kw = r % KW; r /= KW;\n"
+    "const long long kh = r % KH; const long long c = r / KH;\n"
+    "const long long ih = oh * SH - PH + kh * DH, iw = ow * SW - PW + kw * DW;\n"
+    "cols = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? (double)x[((n * C + c) * H + ih) * W + iw] : 0.0;")
+
+# a convolution's GEMM result (C, P, N) (P the output positions) as the (N, C, P) output plus the bias per channel:
+# the transposing copy and the bias add in one launch
+BATCH_FIRST_BIAS = Kernel(
+    "batch_first_bias", "raw T y, raw T b, int64 N, int64 C, int64 P, int64 has_bias", "T out",
+    "const long long p = (long long)i % P, c = ((long long)i / P) % C, n = (long long)i / (P * C);\n"
+    "out = has_bias ? (double)y[(c * P + p) * N + n] + (double)b[c] : (double)y[(c * P + p) * N + n];")
+
+
+def im2col2d(xp, x, geom):
+    """The columns ``(C, KH, KW, OH, OW, N)`` of a 2-d convolution's input in one launch, or None."""
+    if len(geom.kernel) != 2 or x.ndim != 4 or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
+        return None
+    n, c = x.shape[:2]
+    cols = xp.empty((c,) + tuple(geom.kernel) + tuple(geom.out) + (n,), dtype=x.dtype)
+    if cols.size:
+        IM2COL2D(xp.ascontiguousarray(x).reshape(-1), n, c, *_pool_scalars(geom, x.shape), cols)
+    return cols
+
+
+def batch_first_bias(xp, y, b, shape):
+    """``y`` (groups, C/groups, P * N) as the (N, C, *O) array ``shape`` plus ``b`` per channel, or None."""
+    if not y.size or not _kernels.enabled(xp) or not _kernels.supported(y, *([] if b is None else [b])):
+        return None
+    n, c = shape[:2]
+    out = xp.empty(shape, dtype=y.dtype)
+    flat = xp.ascontiguousarray(y).reshape(-1)
+    BATCH_FIRST_BIAS(flat, flat if b is None else b.reshape(-1), n, c, y.size // (n * c), int(b is not None), out)
+    return out
+
+
 def backward(ns, kernel: Kernel | None, g, saved, *scalars):
     """The kernel's gradient array, or None when the caller should run the formula instead."""
     if kernel is None or ns.create_graph:

@@ -159,9 +159,10 @@ class _ConvSpec:
 def _im2col(xp, x, spec: _ConvSpec):
     """``(N, C, *S)`` -> columns ``(groups, C/groups * prod(K), prod(O) * N)``."""
     geom, groups = spec.geom, spec.groups
-    buf = _padded_batch_last(xp, x, geom)
-    view = _window_view(xp, buf, 1, geom)
     n, c = x.shape[:2]
+    view = F.im2col2d(xp, x, geom)
+    if view is None:
+        view = _window_view(xp, _padded_batch_last(xp, x, geom), 1, geom)
     return view.reshape(groups, c // groups * math.prod(geom.kernel), math.prod(geom.out) * n)
 
 
@@ -197,6 +198,9 @@ def _conv_arrays(x, w, b, spec: _ConvSpec, cols=None):
         cols = _im2col(xp, x, spec)
     g = spec.groups
     y = xp.matmul(w.reshape(g, w.shape[0] // g, cols.shape[1]), cols)
+    out = F.batch_first_bias(xp, y, b, spec.y_shape)
+    if out is not None:
+        return out, cols
     if b is not None:
         y += b.reshape(g, -1, 1)
     return _to_batch_first(xp, y, spec.y_shape), cols
@@ -224,8 +228,12 @@ def _conv_input_arrays(g2, w, b, spec: _ConvSpec):
 
 
 def _conv_weight_arrays(cols, g2, spec: _ConvSpec):
-    """The weight gradient: ``g2 @ cols^T`` per group, one GEMM."""
-    return xp_of(g2).matmul(g2, cols.transpose(0, 2, 1)).reshape(spec.w_shape)
+    """The weight gradient: ``g2 @ cols^T`` per group, one GEMM, written into a fresh weight-shaped array (not a
+    reshaped view: the engine hands an unshared array of its own to the weight's ``.grad`` without a copy)."""
+    xp = xp_of(g2)
+    out = xp.empty(spec.w_shape, dtype=g2.dtype)
+    xp.matmul(g2, cols.transpose(0, 2, 1), out=out.reshape(g2.shape[0], g2.shape[1], cols.shape[1]))
+    return out
 
 
 # the differentiable maps: each Node's formula uses the other two --------------------------------------------------

@@ -1316,8 +1316,12 @@ def _dropout_mask(x, p: float, mask_shape: tuple, generator):
     if p == 1.0:
         return xp.zeros(mask_shape, dtype=x.dtype)
     rng = gen_or_default(generator).rng_for(xp)
-    keep = rng.random(mask_shape, dtype=np.float32 if x.dtype == np.float16 else x.dtype) >= p
-    return keep.astype(x.dtype) * (1.0 / (1.0 - p))
+    u = rng.random(mask_shape, dtype=np.float32 if x.dtype == np.float16 else x.dtype)
+    if u.__class__ is not np.ndarray or _kernels._emulator is not None:
+        mask = F.dropout_mask(xp, u, p, 1.0 / (1.0 - p))
+        if mask is not None:
+            return mask
+    return (u >= p).astype(x.dtype) * (1.0 / (1.0 - p))
 
 
 def _apply_mask(input: Tensor, mask, inplace: bool, op: str) -> Tensor:
