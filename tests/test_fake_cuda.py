@@ -84,6 +84,39 @@ def test_launch_budget_of_a_training_step(fake):
         assert sum(launches.values()) <= 21, launches
 
 
+def test_launch_budget_of_the_improved_mnist_and_lenet_steps(fake):
+    """Batch norm is one launch forward and one backward, dropout's mask one, sigmoid one; a conv2d's forward is
+    im2col + GEMM + transpose-with-bias, and its weight gradient is adopted as the weight's .grad (no copy)."""
+    import tinyautograd.nn as nn
+    import tinyautograd.nn.functional as F
+
+    mlp = nn.Sequential(nn.Linear(784, 100), nn.BatchNorm1d(100), nn.Sigmoid(), nn.Dropout(0.5),
+                        nn.Linear(100, 10)).cuda()
+    lenet = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 10)).cuda()
+    for model, x, budget in [(mlp, tg.randn(100, 784, device="cuda"), 30),
+                             (lenet, tg.randn(64, 1, 28, 28, device="cuda"), 49)]:
+        t = tg.randint(0, 10, (x.shape[0],), device="cuda")
+        opt = tg.optim.Adam(model.parameters())
+
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(model(x), t).backward()
+            opt.step()
+
+        step()
+        launches = _launches(step)
+        params = len(list(model.parameters()))
+        assert launches["tinyautograd_adam"] == params and "astype" not in launches, launches
+        if model is mlp:
+            assert launches["tinyautograd_batch_norm"] == launches["tinyautograd_batch_norm_backward"] == 1
+            assert launches["tinyautograd_dropout_mask"] == launches["tinyautograd_sigmoid"] == 1, launches
+        else:
+            assert launches["tinyautograd_im2col2d"] == launches["tinyautograd_batch_first_bias"] == 2, launches
+            assert "reshape" not in launches, launches
+        assert sum(launches.values()) <= budget, launches
+
+
 def test_a_leaf_keeps_a_fresh_gradient_but_never_a_shared_one():
     """The leaf adopts a gradient array nobody else holds; shared ones (a user's gradient, one given to two
     leaves, one a retained non-leaf also keeps) are copied, so accumulating later changes nothing else."""
