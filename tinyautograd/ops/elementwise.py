@@ -711,8 +711,27 @@ acos, AcosBackward0 = _make_unary("acos", lambda xp, d: xp.arccos(d),
 atan, AtanBackward0 = _make_unary("atan", lambda xp, d: xp.arctan(d), lambda ns, g, x, y: g / (1 + x * x), "input")
 sigmoid, SigmoidBackward0 = _make_unary("sigmoid", _sigmoid_fwd, lambda ns, g, x, y: g * (y * (1 - y)), "output",
                                         kernel=_fused.SIGMOID)
-relu, ReluBackward0 = _make_unary("relu", lambda xp, d: xp.maximum(d, 0),
-                                  lambda ns, g, x, y: ns.where(y <= 0, 0.0, g), "output",
+_SAME_SIZE_INT = {2: (np.int16, np.uint16), 4: (np.int32, np.uint32), 8: (np.int64, np.uint64)}
+
+
+def _keep_where(xp, keep, g):
+    """``g`` where ``keep`` and +0 elsewhere, as a select: an infinite or NaN ``g`` where not kept gives 0 (``g *
+    keep`` would give NaN there). A bitwise and with an all-ones/zeros mask: several times faster on NumPy than
+    ``where``, whose per-element branch is slow on unpredictable masks."""
+    signed, unsigned = _SAME_SIZE_INT[g.dtype.itemsize]
+    bits = keep.astype(signed)
+    xp.negative(bits, out=bits)  # 1 -> all ones
+    return xp.bitwise_and(g.view(unsigned), bits.view(unsigned)).view(g.dtype)
+
+
+def _relu_grad(ns, g, x, y):
+    # torch: 0 where the output is <= 0, g elsewhere (a NaN output passes g); the output is >= 0 or NaN
+    if ns.create_graph:
+        return ns.where(y <= 0, 0.0, g)
+    return _keep_where(ns.xp, y != 0, g)
+
+
+relu, ReluBackward0 = _make_unary("relu", lambda xp, d: xp.maximum(d, 0), _relu_grad, "output",
                                   float_only=False, kernel=_fused.RELU)
 square, SquareBackward0 = _make_unary("square", lambda xp, d: d * d, lambda ns, g, x, y: g * (2 * x), "input",
                                       float_only=False)
