@@ -630,6 +630,111 @@ def test_batch_norm_kernel_is_limited_to_short_channels_and_keeps_double_backwar
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# pointwise losses: the elementwise loss in one launch, both gradients in another
+
+LOSS_CASES = {  # kernel -> (ours, theirs, input domain)
+    "mse_loss": (F.mse_loss, TF.mse_loss, "real"),
+    "l1_loss": (F.l1_loss, TF.l1_loss, "real"),
+    "smooth_l1_loss": (lambda x, t, **k: F.smooth_l1_loss(x, t, beta=0.5, **k),
+                       lambda x, t, **k: TF.smooth_l1_loss(x, t, beta=0.5, **k), "real"),
+    "huber_loss": (lambda x, t, **k: F.huber_loss(x, t, delta=0.7, **k),
+                   lambda x, t, **k: TF.huber_loss(x, t, delta=0.7, **k), "real"),
+    "bce_loss": (F.binary_cross_entropy, TF.binary_cross_entropy, "probability"),
+    "bce_logits_loss": (F.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits, "real"),
+}
+
+
+def _loss_run(lib, fn, x, t, g, reduction, want_t):
+    a, b = lib.tensor(x, requires_grad=True), lib.tensor(t, requires_grad=want_t)
+    y = fn(a, b, reduction=reduction)
+    y.backward(lib.tensor(g) if reduction == "none" else None)
+    return [y.detach().numpy(), a.grad.numpy()] + ([b.grad.numpy()] if want_t else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kernel", sorted(LOSS_CASES))
+@given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=3), reduction=st.sampled_from(["mean", "sum", "none"]),
+       want_t=st.booleans(), seed=st.integers(0, 2 ** 16), scale=st.sampled_from([0.3, 1.0, 30.0]))
+def test_pointwise_loss_kernels_match_torch(kernel, dtype, shape, reduction, want_t, seed, scale):
+    ours_fn, theirs_fn, domain = LOSS_CASES[kernel]
+    rng = np.random.default_rng(seed)
+    if domain == "probability":
+        x = rng.uniform(0.02, 0.98, shape).astype(dtype)
+        t = rng.uniform(0, 1, shape).astype(dtype)
+    else:
+        x = (rng.standard_normal(shape) * scale).astype(dtype)
+        t = (rng.standard_normal(shape) * scale).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    with kernels_on_cpu(expect=kernel), kernels_on_cpu(expect=kernel + "_backward"):
+        mine = _loss_run(tg, ours_fn, x, t, g, reduction, want_t)
+    plain = _loss_run(tg, ours_fn, x, t, g, reduction, want_t)
+    theirs = _loss_run(torch, theirs_fn, x, t, g, reduction, want_t)
+    for m, p_, r in zip(mine, plain, theirs):
+        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
+        if dtype == np.float64:
+            np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kernel", sorted(LOSS_CASES))
+def test_pointwise_loss_kernels_at_edges_match_the_formula(kernel):
+    """Kinks (d = 0, +-beta, +-delta), saturated logs (x = 0, 1), huge logits, NaN and infinite targets."""
+    ours_fn, theirs_fn, domain = LOSS_CASES[kernel]
+    if domain == "probability":
+        x = np.array([0.0, 1.0, 0.0, 1.0, 0.5, 1e-300, 0.25, 0.5])
+        t = np.array([0.0, 1.0, 1.0, 0.0, 0.5, 1.0, 0.25, 1.0])
+    else:
+        x = np.array([0.0, 0.5, -0.5, 0.7, -0.7, 800.0, -800.0, 1.0, 2.0])
+        t = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, np.nan, np.inf])
+    for reduction in ("none", "sum"):
+        with np.errstate(all="ignore"):
+            with kernels_on_cpu(expect=kernel):
+                mine = _loss_run(tg, ours_fn, x, t, np.ones_like(x), reduction, True)
+            plain = _loss_run(tg, ours_fn, x, t, np.ones_like(x), reduction, True)
+            theirs = _loss_run(torch, theirs_fn, x, t, np.ones_like(x), reduction, True)
+        for m, p_, r in zip(mine, plain, theirs):
+            np.testing.assert_allclose(m, p_, rtol=1e-13, atol=1e-15, equal_nan=True)
+            np.testing.assert_allclose(m, r, **vars(tolerance(np.float64)), equal_nan=True)
+
+
+@pytest.mark.parametrize("kernels", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("bad", [-0.5, 1.5, np.nan])
+def test_bce_rejects_inputs_and_targets_outside_0_1_like_torch(kernels, reduction, bad):
+    """torch checks the input, then the target (NaN counts as outside); the kernel path finds them through the
+    NaN it writes there. An empty batch is no error (a NaN mean)."""
+    cases = [([0.2, bad, 0.7], [0.0, 1.0, 0.5], "input"), ([0.2, 0.5, 0.7], [0.0, bad, 1.0], "target"),
+             ([bad, 0.5], [bad, 1.0], "input")]
+    with kernels_on_cpu(expect="bce_loss") if kernels else contextlib.nullcontext():
+        for x, t, what in cases:
+            with pytest.raises(RuntimeError, match=f"all elements of {what} should be between 0 and 1"):
+                F.binary_cross_entropy(tg.tensor(x), tg.tensor(t), reduction=reduction)
+            with pytest.raises(RuntimeError, match=f"all elements of {what} should be between 0 and 1"):
+                TF.binary_cross_entropy(torch.tensor(x), torch.tensor(t), reduction=reduction)
+        assert np.isnan(F.binary_cross_entropy(tg.zeros(0), tg.zeros(0)).item())
+
+
+def test_pointwise_loss_kernels_leave_weights_broadcasts_and_double_backward_to_the_formula():
+    runs = dict(RUNS)
+    x, t = tg.tensor([0.2, 0.6], requires_grad=True), tg.tensor([0.0, 1.0])
+    with kernels_on_cpu():
+        F.mse_loss(x, t, weight=tg.tensor([1.0, 2.0])).backward()
+        F.binary_cross_entropy(x, t, weight=tg.tensor([1.0, 2.0])).backward()
+        F.binary_cross_entropy_with_logits(x, t, pos_weight=tg.tensor([3.0])).backward()
+        with pytest.warns(UserWarning):
+            F.mse_loss(x, tg.tensor([0.5])).backward()
+    assert all(RUNS[k] == runs.get(k, 0) for k in RUNS if k.endswith("_loss") or k.endswith("_loss_backward"))
+    a, b = tg.tensor([0.3, -1.2], dtype=tg.float64, requires_grad=True), torch.tensor([0.3, -1.2],
+                                                                                     dtype=torch.float64,
+                                                                                     requires_grad=True)
+    with kernels_on_cpu(expect="huber_loss"):
+        (ga,) = tg.autograd.grad(F.huber_loss(a ** 3, tg.zeros(2, dtype=tg.float64)), a, create_graph=True)
+        ga.sum().backward()
+    (gb,) = torch.autograd.grad(TF.huber_loss(b ** 3, torch.zeros(2, dtype=torch.float64)), b, create_graph=True)
+    gb.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # dropout: the mask from the uniform draws in one launch
 
 @pytest.mark.parametrize("dtype", [tg.float32, tg.float64])
@@ -661,6 +766,7 @@ def test_every_kernel_has_a_test():
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
     tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d", "batch_norm", "batch_norm_backward",
                "batch_norm_eval", "dropout_mask", "im2col2d", "batch_first_bias"}
+    tested |= set(LOSS_CASES) | {name + "_backward" for name in LOSS_CASES}
     assert set(_kernels.REGISTRY) == tested
 
 

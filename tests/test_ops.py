@@ -486,3 +486,22 @@ def test_modifying_a_value_saved_for_backward_raises_like_torch(which):
         _modify_saved(torch, which).backward()
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         _modify_saved(tinyautograd, which).backward()
+
+
+@pytest.mark.parametrize("values", [[np.nan, -0.0, 0.0, 2.5, -3.0, np.inf, -np.inf], [True, False], [3, -2, 0]])
+def test_sign_and_abs_gradient_at_nan_match_torch(device, values):
+    """torch's sign is 0 at NaN (so |x|'s gradient is 0 there, and l1_loss's for a NaN target); a bool's sign is
+    itself."""
+    array = np.asarray(values)
+    ours, theirs = tinyautograd.sign(ours_tensor(array, device)), torch.sign(torch_tensor(array, device))
+    assert_close(ours, theirs)
+    if array.dtype.kind == "f":
+        a, b = ours_tensor(array, device, requires_grad=True), torch_tensor(array, device, requires_grad=True)
+        a.abs().sum().backward()
+        b.abs().sum().backward()
+        assert_close(a.grad, b.grad)
+        t = np.where(np.isnan(array), 1.0, np.nan)
+        a, b = ours_tensor(t, device, requires_grad=True), torch_tensor(t, device, requires_grad=True)
+        tinyautograd.nn.functional.l1_loss(a, ours_tensor(array, device), reduction="sum").backward()
+        torch.nn.functional.l1_loss(b, torch_tensor(array, device), reduction="sum").backward()
+        assert_close(a.grad, b.grad)

@@ -39,12 +39,23 @@ def sparse_grid(xp, shape: tuple) -> list:
     return list(grid) if xp is np else [xp.asarray(a) for a in grid]
 
 
+def sign_array(xp, d):
+    """torch's ``sign`` on an array: NumPy's, except that NaN gives 0 (as torch's does), without a ``where``."""
+    if d.dtype.kind == "b":
+        return d.copy()  # torch: the sign of a bool is itself
+    if d.dtype.kind != "f":
+        return xp.sign(d)
+    y = xp.greater(d, 0).astype(d.dtype)
+    y -= xp.less(d, 0)
+    return y
+
+
 class ArrayNamespace:
     create_graph = False
 
     def __init__(self, xp) -> None:
         self.xp = xp
-        for name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sign", "abs", "log1p", "expm1", "cosh",
+        for name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "abs", "log1p", "expm1", "cosh",
                      "sinh", "maximum", "minimum", "square", "reciprocal", "floor", "cumsum", "flip"):
             if hasattr(xp, name):
                 setattr(self, name, getattr(xp, name))
@@ -52,6 +63,9 @@ class ArrayNamespace:
         self.where = xp.where
 
     # saved values ----------------------------------------------------------------------------------------------
+    def sign(self, d):
+        return sign_array(self.xp, d)
+
     def saved(self, node):
         saved = _check_saved(node)
         return [t._data for t in saved]

@@ -420,6 +420,68 @@ def batch_first_bias(xp, y, b, shape):
     return out
 
 
+# pointwise losses without weights, input and target of one shape: the elementwise loss ``v`` in one launch (then a
+# sum for 'mean'/'sum'), and the backward -- both derivatives ``dx``/``dt`` at (X, Tv) times the incoming gradient
+# over the reduction's divisor -- in another (``gt`` written only when the target wants a gradient)
+def _loss_kernels(kind: str, values: str, grads: str, params: str = "") -> tuple[Kernel, Kernel]:
+    extra = f", {params}" if params else ""
+    head = "const double X = x, Tv = t;\n"
+    return (Kernel(kind + "_loss", "T x, T t" + extra, "T v", head + values),
+            Kernel(kind + "_loss_backward", "T x, T t, T g, float64 divisor, int64 want_t" + extra, "T gx, raw T gt",
+                   head + "double dx, dt;\n" + grads + "\nconst double G = (double)g / divisor;\n"
+                   "gx = G * dx;\nif (want_t) gt[i] = G * dt;"))
+
+
+_SIGN = "(({d}) > 0 ? 1.0 : (({d}) < 0 ? -1.0 : 0.0))"  # torch's sign: 0 for NaN
+MSE_LOSS, MSE_LOSS_BACKWARD = _loss_kernels(
+    "mse", "const double d = X - Tv; v = d * d;", "const double d = X - Tv; dx = d * 2.0; dt = d * -2.0;")
+L1_LOSS, L1_LOSS_BACKWARD = _loss_kernels(
+    "l1", "v = fabs(X - Tv);", f"const double d = X - Tv; dx = {_SIGN.format(d='d')}; dt = -dx;")
+SMOOTH_L1_LOSS, SMOOTH_L1_LOSS_BACKWARD = _loss_kernels(
+    "smooth_l1", "const double z = fabs(X - Tv);\nv = beta == 0 ? z : (z < beta ? 0.5 * z * z / beta : z - 0.5 * beta);",
+    "const double d = X - Tv;\n"
+    f"dx = beta == 0 ? {_SIGN.format(d='d')} : (d <= -beta ? -1.0 : (d >= beta ? 1.0 : d / beta));\ndt = -dx;",
+    "float64 beta")
+HUBER_LOSS, HUBER_LOSS_BACKWARD = _loss_kernels(
+    "huber", "const double z = fabs(X - Tv);\nv = z < delta ? 0.5 * z * z : delta * (z - 0.5 * delta);",
+    "const double d = X - Tv;\ndx = d < -delta ? -delta : (d > delta ? delta : d);\ndt = -dx;", "float64 delta")
+# an input or target outside [0, 1] (or NaN) gives a NaN loss, which sends the caller to its exact range check
+BCE_LOSS, BCE_LOSS_BACKWARD = _loss_kernels(
+    "bce", "double lx = log(X), l1x = log1p(-X);\n"
+    "lx = lx < -100.0 ? -100.0 : lx; l1x = l1x < -100.0 ? -100.0 : l1x;\n"
+    "const double zero = 0.0;\n"
+    "v = (X >= 0.0 && X <= 1.0 && Tv >= 0.0 && Tv <= 1.0) ? (Tv - 1.0) * l1x - Tv * lx : zero / zero;",
+    "const double p = (1.0 - X) * X;\n"
+    "dx = (X - Tv) / (p > 1e-12 || p != p ? p : 1e-12);\n"
+    "dt = log1p(-X) - log(X);")
+BCE_LOGITS_LOSS, BCE_LOGITS_LOSS_BACKWARD = _loss_kernels(
+    "bce_logits", "v = (1.0 - Tv) * X + (log1p(exp(-fabs(X))) + (-X > 0 ? -X : 0.0));",
+    "const double nx = -X;\n" + _SIGMOID.format(dst="s", src="nx") + "dx = (1.0 - Tv) - s;\ndt = -X;")
+
+
+def _loss_apply(xp, x, t) -> bool:
+    return _kernels.enabled(xp) and x.shape == t.shape and _kernels.supported(x, t)
+
+
+def loss_values(xp, kernel: Kernel, x, t, *scalars):
+    """The elementwise loss of ``x`` and ``t`` (same shape) in one launch, or None when the kernel does not apply."""
+    if not _loss_apply(xp, x, t):
+        return None
+    v = xp.empty(x.shape, dtype=x.dtype)
+    kernel(x, t, *scalars, v)
+    return v
+
+
+def loss_backward(xp, kernel: Kernel, x, t, g, divisor, want_t: bool, *scalars):
+    """``(gx, gt)`` of a pointwise loss (``gt`` None unless ``want_t``) in one launch, or None."""
+    if not _loss_apply(xp, x, t) or g.dtype != x.dtype:
+        return None
+    gx = xp.empty(x.shape, dtype=x.dtype)
+    gt = xp.empty(x.shape if want_t else 1, dtype=x.dtype)
+    kernel(x, t, g, float(divisor), int(want_t), *scalars, gx, gt)
+    return gx, (gt if want_t else None)
+
+
 def backward(ns, kernel: Kernel | None, g, saved, *scalars):
     """The kernel's gradient array, or None when the caller should run the formula instead."""
     if kernel is None or ns.create_graph:

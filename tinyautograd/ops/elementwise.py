@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import _dtype, _kernels
 from ..autograd.engine import Node
+from ..autograd.namespace import sign_array
 from . import _fused
 from ._util import (binary_operands, broadcast_error, edge, grad_state, relabel, wrap, xp_of, as_tensor_arg)
 from ..tensor import Tensor
@@ -719,7 +720,7 @@ def _keep_where(xp, keep, g):
     keep`` would give NaN there). A bitwise and with an all-ones/zeros mask: several times faster on NumPy than
     ``where``, whose per-element branch is slow on unpredictable masks."""
     signed, unsigned = _SAME_SIZE_INT[g.dtype.itemsize]
-    bits = keep.astype(signed)
+    bits = xp.asarray(keep, dtype=signed)  # (a 0-d comparison gives a NumPy scalar: asarray makes it an array)
     xp.negative(bits, out=bits)  # 1 -> all ones
     return xp.bitwise_and(g.view(unsigned), bits.view(unsigned)).view(g.dtype)
 
@@ -740,7 +741,7 @@ reciprocal, ReciprocalBackward0 = _make_unary("reciprocal", lambda xp, d: 1 / d,
                                               "output")
 abs, AbsBackward0 = _make_unary("abs", lambda xp, d: xp.abs(d), lambda ns, g, x, y: g * ns.sign(x), "input",
                                 float_only=False)
-sign, SignBackward0 = _make_unary("sign", lambda xp, d: xp.sign(d), lambda ns, g, x, y: g * 0, "none",
+sign, SignBackward0 = _make_unary("sign", sign_array, lambda ns, g, x, y: g * 0, "none",
                                   float_only=False)
 floor, FloorBackward0 = _make_unary("floor", lambda xp, d: xp.floor(d) if d.dtype.kind == "f" else d.copy(),
                                     lambda ns, g, x, y: g * 0, "none", float_only=False)

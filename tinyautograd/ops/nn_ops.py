@@ -449,11 +449,16 @@ def _pointwise_kl(ns, x, t, p, want_target):
 
 class PointwiseLossBackward(Node):
     """Gradient of ``reduce(w * loss(x, t))``: the kind's elementwise derivatives, scaled by the reduction."""
-    __slots__ = ("kind", "params", "reduction", "divisor", "x_shape", "t_shape", "weight", "torch_name")
+    __slots__ = ("kind", "params", "reduction", "divisor", "x_shape", "t_shape", "weight", "torch_name", "kernel")
 
     def backward(self, ns, g):
         x, t = ns.saved(self)
         want_t = self.next_nodes[1] is not None
+        if self.kernel is not None and not ns.create_graph and self.weight is None and self.divisor:
+            kernel, scalars = self.kernel
+            grads = F.loss_backward(ns.xp, kernel, x, t, g, self.divisor or 1, want_t, *scalars)
+            if grads is not None:
+                return grads
         gx, gt = self.kind(ns, x, t, self.params, want_t)
         if self.divisor != 1:
             g = g / self.divisor if self.divisor else g * 0.0
@@ -491,9 +496,12 @@ def _size(shape) -> str:
 
 
 def _pointwise_loss(input: Tensor, target: Tensor, values, kind, params: tuple, reduction: str, op: str,
-                    torch_name: str, weight_arr=None, weighted_mean: bool = False) -> Tensor:
+                    torch_name: str, weight_arr=None, weighted_mean: bool = False, kernel=None,
+                    nan_check=None) -> Tensor:
     """Reduce the elementwise ``values`` (already weighted) and record one node for input and target.
-    ``weighted_mean``: 'mean' divides by the sum of the weights instead of the element count."""
+    ``weighted_mean``: 'mean' divides by the sum of the weights instead of the element count. ``kernel``: the
+    fused backward (kernel, scalars) tried on CUDA. ``nan_check``: called when the result holds a NaN (the fused
+    forward signals an invalid input so)."""
     if reduction == "mean" and weighted_mean and weight_arr is not None:
         divisor = float(weight_arr.sum())
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -515,8 +523,17 @@ def _pointwise_loss(input: Tensor, target: Tensor, values, kind, params: tuple, 
         divisor = max(n, 1)
     xp = xp_of(input._data)
     y = xp.asarray(y, dtype=values.dtype)
+    if nan_check is not None:
+        if y.ndim:
+            flagged = values.size and bool(xp.isnan(values).any())
+        else:
+            value = float(y)
+            flagged = value != value
+        if flagged:
+            nan_check()
     if grad_state.enabled and (input.requires_grad or target.requires_grad):
         node = PointwiseLossBackward((edge(input), edge(target)))
+        node.kernel = kernel
         node.kind, node.params, node.reduction, node.divisor = kind, params, reduction, divisor
         node.x_shape, node.t_shape, node.weight, node.torch_name = input._data.shape, target._data.shape, \
             weight_arr, torch_name
@@ -555,10 +572,13 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Ten
     _check_reduction(reduction, "mse_loss")
     x, t, target = _loss_operands(input, target, "mse_loss")
     _broadcast_check(input, target, "mse_loss", "warn")
-    d = x - t
-    values, w = _elementwise_weight(weight, input, d * d, "mse_loss")
+    values = F.loss_values(xp_of(x), F.MSE_LOSS, x, t) if weight is None else None
+    if values is None:
+        d = x - t
+        values = d * d
+    values, w = _elementwise_weight(weight, input, values, "mse_loss")
     return _pointwise_loss(input, target, values, _pointwise_mse, (), reduction, "mse_loss", "MseLossBackward0",
-                           weight_arr=w, weighted_mean=True)
+                           weight_arr=w, weighted_mean=True, kernel=(F.MSE_LOSS_BACKWARD, ()))
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
@@ -567,9 +587,10 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tens
     _check_reduction(reduction, "l1_loss")
     x, t, target = _loss_operands(input, target, "l1_loss")
     _broadcast_check(input, target, "l1_loss", "warn")
-    values, w = _elementwise_weight(weight, input, xp_of(x).abs(x - t), "l1_loss")
+    values = F.loss_values(xp_of(x), F.L1_LOSS, x, t) if weight is None else None
+    values, w = _elementwise_weight(weight, input, xp_of(x).abs(x - t) if values is None else values, "l1_loss")
     return _pointwise_loss(input, target, values, _pointwise_l1, (), reduction, "l1_loss", "L1LossBackward0",
-                           weight_arr=w, weighted_mean=True)
+                           weight_arr=w, weighted_mean=True, kernel=(F.L1_LOSS_BACKWARD, ()))
 
 
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
@@ -580,14 +601,13 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
     x, t, target = _loss_operands(input, target, "smooth_l1_loss")
     _broadcast_check(input, target, "smooth_l1_loss", "warn")
     xp = xp_of(x)
-    z = xp.abs(x - t)
     beta = float(beta)
-    if beta == 0:
-        values = z
-    else:
-        values = xp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)
+    values = F.loss_values(xp, F.SMOOTH_L1_LOSS, x, t, beta)
+    if values is None:
+        z = xp.abs(x - t)
+        values = z if beta == 0 else xp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)
     return _pointwise_loss(input, target, values, _pointwise_smooth_l1, (beta,), reduction, "smooth_l1_loss",
-                           "SmoothL1LossBackward0")
+                           "SmoothL1LossBackward0", kernel=(F.SMOOTH_L1_LOSS_BACKWARD, (beta,)))
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
@@ -600,12 +620,14 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     x, t, target = _loss_operands(input, target, "huber_loss")
     _broadcast_check(input, target, "huber_loss", "warn")
     xp = xp_of(x)
-    z = xp.abs(x - t)
     delta = float(delta)
-    values = xp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+    values = F.loss_values(xp, F.HUBER_LOSS, x, t, delta) if weight is None else None
+    if values is None:
+        z = xp.abs(x - t)
+        values = xp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
     values, w = _elementwise_weight(weight, input, values, "huber_loss")
     return _pointwise_loss(input, target, values, _pointwise_huber, (delta,), reduction, "huber_loss",
-                           "HuberLossBackward0", weight_arr=w)
+                           "HuberLossBackward0", weight_arr=w, kernel=(F.HUBER_LOSS_BACKWARD, (delta,)))
 
 
 def _weight_array(weight: Tensor | None, like: Tensor, op: str, name: str = "weight"):
@@ -626,18 +648,28 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     x, t, target = _loss_operands(input, target, "binary_cross_entropy")
     _broadcast_check(input, target, "binary_cross_entropy", "bce")
     xp = xp_of(x)
-    if x.size and (bool((x < 0).any()) or bool((x > 1).any()) or bool(xp.isnan(x).any())):
-        raise RuntimeError("all elements of input should be between 0 and 1")
     w = _weight_array(weight, input, "binary_cross_entropy")
-    with np.errstate(divide="ignore"):
-        log_x = xp.maximum(xp.log(x), -100.0)
-        log_1mx = xp.maximum(xp.log1p(-x), -100.0)
-    values = (t - 1) * log_1mx - t * log_x
+
+    def check_range():  # torch checks both, the input first; NaN is out of range
+        for arr, what in ((x, "input"), (t, "target")):
+            if arr.size and (bool((arr < 0).any()) or bool((arr > 1).any()) or bool(xp.isnan(arr).any())):
+                raise RuntimeError(f"all elements of {what} should be between 0 and 1")
+
+    # the kernel marks an input or target outside [0, 1] with a NaN loss: the exact check runs only when the
+    # result has a NaN
+    values = F.loss_values(xp, F.BCE_LOSS, x, t) if w is None else None
+    if values is None:
+        check_range()
+        with np.errstate(divide="ignore"):
+            log_x = xp.maximum(xp.log(x), -100.0)
+            log_1mx = xp.maximum(xp.log1p(-x), -100.0)
+        values = (t - 1) * log_1mx - t * log_x
     if w is not None:
         values = values * w
         w = xp.broadcast_to(w, values.shape)
     return _pointwise_loss(input, target, values, _pointwise_bce, (), reduction, "binary_cross_entropy",
-                           "BinaryCrossEntropyBackward0", weight_arr=w)
+                           "BinaryCrossEntropyBackward0", weight_arr=w, kernel=(F.BCE_LOSS_BACKWARD, ()),
+                           nan_check=None if w is not None else check_range)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -650,18 +682,20 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     xp = xp_of(x)
     w = _weight_array(weight, input, "binary_cross_entropy_with_logits")
     pw = _weight_array(pos_weight, input, "binary_cross_entropy_with_logits", "pos_weight")
-    with np.errstate(under="ignore"):
-        softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)
-    if pw is None:
-        values = (1 - t) * x + softplus_neg
-    else:
-        values = (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg
+    values = F.loss_values(xp, F.BCE_LOGITS_LOSS, x, t) if w is None and pw is None else None
+    if values is None:
+        with np.errstate(under="ignore"):
+            softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)
+        if pw is None:
+            values = (1 - t) * x + softplus_neg
+        else:
+            values = (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg
     if w is not None:
         values = values * w
         w = xp.broadcast_to(w, values.shape)
     return _pointwise_loss(input, target, values, _pointwise_bce_logits, (pw,), reduction,
                            "binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
-                           weight_arr=w)
+                           weight_arr=w, kernel=None if pw is not None else (F.BCE_LOGITS_LOSS_BACKWARD, ()))
 
 
 def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
