@@ -457,13 +457,54 @@ def test_max_pool2d_kernels_match_torch(dtype, problem, seed, ties, nan):
     np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **vars(tolerance(dtype)))
 
 
-def test_max_pool2d_backward_kernel_takes_non_overlapping_windows():
-    x = np.random.default_rng(0).standard_normal((2, 2, 6, 6))
-    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    with kernels_on_cpu(expect="max_pool2d_backward"):
-        F.max_pool2d(a, 2).sum().backward()
-    TF.max_pool2d(b, 2).sum().backward()
-    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+def _avg_pool_run(x, g, kwargs):
+    a = tg.tensor(x, requires_grad=True)
+    y = F.avg_pool2d(a, **kwargs)
+    y.backward(tg.tensor(g))
+    return y.detach().numpy(), a.grad.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(problem=pool_geometries(), seed=st.integers(0, 2 ** 16), count_include_pad=st.booleans(),
+       divisor_override=st.sampled_from([None, None, 3]))
+def test_avg_pool2d_kernels_match_torch(dtype, problem, seed, count_include_pad, divisor_override):
+    """Window sums over torch's divisor (per position where windows are clipped), and the gradient's shares
+    gathered back; float64 equal to the formula's to the bit (same additions in the same order)."""
+    kwargs, size = problem
+    kwargs = {k: v for k, v in kwargs.items() if k != "dilation"}
+    kwargs |= {"count_include_pad": count_include_pad, "divisor_override": divisor_override}
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3) + size).astype(dtype)
+    b = torch.tensor(x, requires_grad=True)
+    ref = TF.avg_pool2d(b, **kwargs)
+    g = rng.standard_normal(tuple(ref.shape)).astype(dtype)
+    ref.backward(torch.tensor(g))
+    with kernels_on_cpu(expect="avg_pool2d"), kernels_on_cpu(expect="avg_pool2d_backward"):
+        mine = _avg_pool_run(x, g, kwargs)
+    plain = _avg_pool_run(x, g, kwargs)
+    for m, p_, r in zip(mine, plain, (ref.detach().numpy(), b.grad.numpy())):
+        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
+        if dtype == np.float64:
+            np.testing.assert_array_equal(m, p_)
+
+
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
+                                    {"kernel_size": 3, "stride": 1, "ceil_mode": True, "dilation": 2}])
+def test_max_pool2d_backward_kernel_sums_overlapping_windows_like_the_formula(kwargs):
+    """Overlapping windows: an element that is the arg-max of several outputs gets their gradients summed, in
+    offset order, as the formula adds them (float64: to the bit)."""
+    x = np.random.default_rng(0).integers(-1, 2, (2, 2, 7, 7)).astype(np.float64)  # ties: shared arg-maxes
+    g = np.random.default_rng(1).standard_normal(tuple(TF.max_pool2d(torch.tensor(x), **kwargs).shape))
+    grads = []
+    for kernels in (True, False):
+        a = tg.tensor(x, requires_grad=True)
+        with kernels_on_cpu(expect="max_pool2d_backward") if kernels else contextlib.nullcontext():
+            F.max_pool2d(a, **kwargs).backward(tg.tensor(g))
+        grads.append(a.grad.numpy())
+    b = torch.tensor(x, requires_grad=True)
+    TF.max_pool2d(b, **kwargs).backward(torch.tensor(g))
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_allclose(grads[0], b.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -766,7 +807,7 @@ def test_every_kernel_has_a_test():
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
     tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d", "batch_norm", "batch_norm_backward",
                "batch_norm_eval", "dropout_mask", "im2col2d", "batch_first_bias"}
-    tested |= set(LOSS_CASES) | {name + "_backward" for name in LOSS_CASES}
+    tested |= set(LOSS_CASES) | {name + "_backward" for name in LOSS_CASES} | {"avg_pool2d", "avg_pool2d_backward"}
     assert set(_kernels.REGISTRY) == tested
 
 

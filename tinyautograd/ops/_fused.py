@@ -176,7 +176,7 @@ def rows_apply(xp, axis: int, *arrays) -> bool:
     a = arrays[0]
     return axis == a.ndim - 1 and 0 < a.shape[-1] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.supported(*arrays)
 
-# 2-d max pooling, one thread per output (forward) or per input element (backward, non-overlapping windows only).
+# 2-d max pooling, one thread per output (forward) or per input element (backward).
 # Positions outside the input count as -inf, as the formula's padded buffer does; the arg-max is the first offset
 # (row-major) holding the maximum, or the last NaN of the window (torch's rules).
 _POOL_GEOMETRY = ("int64 H, int64 W, int64 OH, int64 OW, int64 KH, int64 KW, int64 SH, int64 SW, int64 PH, int64 PW, "
@@ -199,11 +199,16 @@ MAX_POOL2D = Kernel(
 MAX_POOL2D_BACKWARD = Kernel(
     "max_pool2d_backward", f"raw T g, raw int32 offset, {_POOL_GEOMETRY}", "T gx",
     "const long long iw = (long long)i % W, ih = ((long long)i / W) % H, nc = (long long)i / (W * H);\n"
-    "const long long ph = ih + PH, pw = iw + PW, oh = ph / SH, ow = pw / SW, rh = ph - oh * SH, rw = pw - ow * SW;\n"
     "double v = 0.0;\n"
-    "if (oh < OH && ow < OW && rh % DH == 0 && rw % DW == 0 && rh / DH < KH && rw / DW < KW) {\n"
-    "  const long long o = (nc * OH + oh) * OW + ow;\n"
-    "  if (offset[o] == (rh / DH) * KW + rw / DW) v = (double)g[o];\n"
+    "for (long long kh = 0; kh < KH; ++kh) {\n"
+    "  const long long th = ih + PH - kh * DH;\n"
+    "  if (th < 0 || th % SH != 0 || th / SH >= OH) continue;\n"
+    "  for (long long kw = 0; kw < KW; ++kw) {\n"
+    "    const long long tw = iw + PW - kw * DW;\n"
+    "    if (tw < 0 || tw % SW != 0 || tw / SW >= OW) continue;\n"
+    "    const long long o = (nc * OH + th / SH) * OW + tw / SW;\n"
+    "    if (offset[o] == kh * KW + kw) v += (double)g[o];\n"
+    "  }\n"
     "}\n"
     "gx = v;")
 
@@ -224,13 +229,77 @@ def max_pool2d(xp, x, geom):
 
 
 def max_pool2d_backward(xp, g, offset, geom, x_shape):
-    """The input gradient of a 2-d max pool with non-overlapping windows in one launch, or None."""
-    if (len(geom.kernel) != 2 or not geom.disjoint() or offset.dtype != np.int32 or not _kernels.enabled(xp)
+    """The input gradient of a 2-d max pool in one launch (each input element gathers, in offset order, the
+    gradients of the outputs whose arg-max it is), or None."""
+    if (len(geom.kernel) != 2 or offset.dtype != np.int32 or not _kernels.enabled(xp)
             or not _kernels.supported(g)):
         return None
     gx = xp.empty(x_shape, dtype=g.dtype)
     MAX_POOL2D_BACKWARD(xp.ascontiguousarray(g).reshape(-1), xp.ascontiguousarray(offset).reshape(-1),
                         *_pool_scalars(geom, x_shape), gx)
+    return gx
+
+
+# 2-d average pooling: the window sums (zeros outside the input) in offset order over the divisor, one thread per
+# output; the backward gathers each input element's shares (g / divisor) in the same order, one thread per element.
+# ``div`` is torch's divisor per output position (OH, OW) when ``per_position``, else the scalar ``div0``
+AVG_POOL2D = Kernel(
+    "avg_pool2d", f"raw T x, raw T div, {_POOL_GEOMETRY}, float64 div0, int64 per_position", "T y",
+    "const long long ow = (long long)i % OW, oh = ((long long)i / OW) % OH;\n"
+    "const long long base = ((long long)i / (OW * OH)) * H * W;\n"
+    "double s = 0.0;\n"
+    "for (long long kh = 0; kh < KH; ++kh) {\n"
+    "  const long long ih = oh * SH - PH + kh * DH;\n"
+    "  for (long long kw = 0; kw < KW; ++kw) {\n"
+    "    const long long iw = ow * SW - PW + kw * DW;\n"
+    "    if (ih >= 0 && ih < H && iw >= 0 && iw < W) s += (double)x[base + ih * W + iw];\n"
+    "  }\n"
+    "}\n"
+    "y = s / (per_position ? (double)div[oh * OW + ow] : div0);")
+AVG_POOL2D_BACKWARD = Kernel(
+    "avg_pool2d_backward", f"raw T g, raw T div, {_POOL_GEOMETRY}, float64 div0, int64 per_position", "T gx",
+    "const long long iw = (long long)i % W, ih = ((long long)i / W) % H, nc = (long long)i / (W * H);\n"
+    "double v = 0.0;\n"
+    "for (long long kh = 0; kh < KH; ++kh) {\n"
+    "  const long long th = ih + PH - kh * DH;\n"
+    "  if (th < 0 || th % SH != 0 || th / SH >= OH) continue;\n"
+    "  for (long long kw = 0; kw < KW; ++kw) {\n"
+    "    const long long tw = iw + PW - kw * DW;\n"
+    "    if (tw < 0 || tw % SW != 0 || tw / SW >= OW) continue;\n"
+    "    const long long p = (th / SH) * OW + tw / SW;\n"
+    "    v += (double)g[nc * OH * OW + p] / (per_position ? (double)div[p] : div0);\n"
+    "  }\n"
+    "}\n"
+    "gx = v;")
+
+
+def _avg_divisor_args(xp, divisor, like) -> tuple:
+    if isinstance(divisor, float):
+        return like, divisor, 0
+    return xp.asarray(divisor, dtype=like.dtype).reshape(-1), 1.0, 1
+
+
+def avg_pool2d(xp, x, geom, divisor):
+    """A 2-d average pool in one launch, or None when the kernel does not apply."""
+    if len(geom.kernel) != 2 or x.ndim != 4 or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
+        return None
+    y = xp.empty(x.shape[:2] + tuple(geom.out), dtype=x.dtype)
+    flat = xp.ascontiguousarray(x).reshape(-1)
+    div, div0, per_position = _avg_divisor_args(xp, divisor, flat)
+    AVG_POOL2D(flat, div, *_pool_scalars(geom, x.shape), div0, per_position, y)
+    return y
+
+
+def avg_pool2d_backward(xp, g, geom, divisor, x_shape):
+    """The input gradient of a 2-d average pool in one launch, or None."""
+    if len(geom.kernel) != 2 or len(x_shape) != 4 or not _kernels.enabled(xp) or not _kernels.supported(g):
+        return None
+    gx = xp.empty(x_shape, dtype=g.dtype)
+    if not gx.size:
+        return gx
+    flat = xp.ascontiguousarray(g).reshape(-1)
+    div, div0, per_position = _avg_divisor_args(xp, divisor, flat)
+    AVG_POOL2D_BACKWARD(flat, div, *_pool_scalars(geom, x_shape), div0, per_position, gx)
     return gx
 
 

@@ -777,6 +777,9 @@ def _avg_divisor(geom: _Geom, count_include_pad: bool, divisor_override):
 
 def _avg_pool_arrays(x, geom: _Geom, divisor):
     xp = xp_of(x)
+    fused = F.avg_pool2d(xp, x, geom, divisor)
+    if fused is not None:
+        return fused
     buf = _padded_batch_first(xp, x, geom, 0)
     views = [buf[(_ALL, _ALL) + sl] for _, sl in geom.offsets]
     acc = views[0].copy()
@@ -788,6 +791,9 @@ def _avg_pool_arrays(x, geom: _Geom, divisor):
 
 def _avg_adjoint_arrays(g, geom: _Geom, divisor, x_shape: tuple):
     xp = xp_of(g)
+    fused = F.avg_pool2d_backward(xp, g, geom, divisor, x_shape)
+    if fused is not None:
+        return fused
     share = g / (divisor if isinstance(divisor, float) else xp.asarray(divisor, dtype=g.dtype))
     buf = xp.zeros(x_shape[:2] + geom.padded, dtype=g.dtype)
     for _, sl in geom.offsets:
