@@ -579,12 +579,34 @@ def batch_norm_problems(draw):
     return (batch, channels) + spatial
 
 
+@contextlib.contextmanager
+def _batch_norm_limit(limit):
+    """Route batch norm through the per-channel kernels (limit None: the library's) or, with a small limit, through
+    the wide ones (CuPy reductions around elementwise kernels) that bigger feature maps take."""
+    from tinyautograd.ops import _fused
+
+    saved = _fused.BATCH_NORM_LIMIT
+    _fused.BATCH_NORM_LIMIT = saved if limit is None else limit
+    try:
+        yield
+    finally:
+        _fused.BATCH_NORM_LIMIT = saved
+
+
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @settings(deadline=None)
 @given(shape=batch_norm_problems(), affine=st.booleans(), track=st.booleans(),
        momentum=st.sampled_from([0.1, 0.7, None]), eps=st.sampled_from([1e-5, 0.5]), seed=st.integers(0, 2 ** 16))
-def test_batch_norm_kernels_match_torch_over_steps(dtype, shape, affine, track, momentum, eps, seed):
+def test_batch_norm_kernels_match_torch_over_steps(wide, dtype, shape, affine, track, momentum, eps, seed):
     """Train steps (output, input/weight/bias gradients, running statistics) then an eval step, kernels on."""
+    with _batch_norm_limit(1 if wide else None):
+        _batch_norm_steps(wide, dtype, shape, affine, track, momentum, eps, seed)
+
+
+def _batch_norm_steps(wide, dtype, shape, affine, track, momentum, eps, seed):
+    forward, backward = ("batch_norm_normalize", "batch_norm_input_grad") if wide else ("batch_norm",
+                                                                                       "batch_norm_backward")
     rng = np.random.default_rng(seed)
     channels = shape[1]
     cls = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d"}[len(shape)]
@@ -604,8 +626,8 @@ def test_batch_norm_kernels_match_torch_over_steps(dtype, shape, affine, track, 
         x = (rng.standard_normal(shape) * 3 + rng.standard_normal((1, channels) + (1,) * (len(shape) - 2))).astype(dtype)
         g = rng.standard_normal(shape).astype(dtype)
         a, t = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        with kernels_on_cpu(expect="batch_norm_backward"):
-            with kernels_on_cpu(expect="batch_norm"):
+        with kernels_on_cpu(expect=backward):
+            with kernels_on_cpu(expect=forward):
                 y = ours(a)
             y.backward(tg.tensor(g))
         yt = theirs(t)
@@ -622,14 +644,20 @@ def test_batch_norm_kernels_match_torch_over_steps(dtype, shape, affine, track, 
     theirs.eval()
     x = rng.standard_normal(shape).astype(dtype)
     with torch.no_grad(), tg.no_grad():
-        with kernels_on_cpu(expect="batch_norm_eval" if track else "batch_norm"):
+        with kernels_on_cpu(expect="batch_norm_eval" if track else forward):
             mine = ours(tg.tensor(x)).numpy()
         np.testing.assert_allclose(mine, theirs(torch.tensor(x)).numpy(), **tol)
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("affine", [False, True])
-def test_batch_norm_kernels_equal_the_formula(affine):
+def test_batch_norm_kernels_equal_the_formula(affine, wide):
     """float64: the kernels' outputs, gradients and running statistics equal the array formula's to rounding."""
+    with _batch_norm_limit(1 if wide else None):
+        _batch_norm_against_formula(affine, "batch_norm_normalize" if wide else "batch_norm")
+
+
+def _batch_norm_against_formula(affine, forward):
     rng = np.random.default_rng(3)
     x, g, w = rng.standard_normal((7, 4, 3)) * 5 + 2, rng.standard_normal((7, 4, 3)), rng.standard_normal(4)
     results = []
@@ -639,7 +667,7 @@ def test_batch_norm_kernels_equal_the_formula(affine):
             with tg.no_grad():
                 bn.weight.copy_(tg.tensor(w))
         a = tg.tensor(x, requires_grad=True)
-        with kernels_on_cpu(expect="batch_norm") if fused else contextlib.nullcontext():
+        with kernels_on_cpu(expect=forward) if fused else contextlib.nullcontext():
             y = bn(a)
             y.backward(tg.tensor(g))
             bn.eval()
@@ -650,15 +678,24 @@ def test_batch_norm_kernels_equal_the_formula(affine):
         np.testing.assert_allclose(mine, plain, rtol=1e-12, atol=1e-13)
 
 
-def test_batch_norm_kernel_is_limited_to_short_channels_and_keeps_double_backward():
-    """More than BATCH_NORM_LIMIT values per channel take the formula (one thread per channel would be slow);
-    create_graph=True records the formula, whose second derivatives match torch's."""
+def test_batch_norm_takes_the_wide_kernels_above_the_limit_and_keeps_double_backward():
+    """More than BATCH_NORM_LIMIT values per channel take the wide kernels (one thread per channel would be slow),
+    as a BatchNorm2d over real feature maps does; create_graph=True records the formula, whose second derivatives
+    match torch's."""
     from tinyautograd.ops import _fused
 
+    x = np.random.default_rng(1).standard_normal((2, 3, _fused.BATCH_NORM_LIMIT)) * 4 + 1
     before = RUNS["batch_norm"]
-    with kernels_on_cpu():
-        F.batch_norm(tg.randn(2, 3, _fused.BATCH_NORM_LIMIT), None, None, training=True)
+    with kernels_on_cpu(expect="batch_norm_normalize"), kernels_on_cpu(expect="batch_norm_input_grad"):
+        a = tg.tensor(x, requires_grad=True)
+        y = F.batch_norm(a, None, None, training=True)
+        (y * y * y).sum().backward()
     assert RUNS["batch_norm"] == before
+    t = torch.tensor(x, requires_grad=True)
+    z = TF.batch_norm(t, None, None, training=True)
+    (z * z * z).sum().backward()
+    np.testing.assert_allclose(y.detach().numpy(), z.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-9, atol=1e-11)
     x = np.random.default_rng(0).standard_normal((5, 3))
     a, t = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     with kernels_on_cpu(expect="batch_norm"):
@@ -806,7 +843,8 @@ def test_every_kernel_has_a_test():
     tested |= {"cross_entropy_rows", "cross_entropy_backward"}
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
     tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d", "batch_norm", "batch_norm_backward",
-               "batch_norm_eval", "dropout_mask", "im2col2d", "batch_first_bias"}
+               "batch_norm_eval", "dropout_mask", "im2col2d", "batch_first_bias", "batch_norm_squared_deviation",
+               "batch_norm_stats", "batch_norm_normalize", "batch_norm_g_xhat", "batch_norm_input_grad"}
     tested |= set(LOSS_CASES) | {name + "_backward" for name in LOSS_CASES} | {"avg_pool2d", "avg_pool2d_backward"}
     assert set(_kernels.REGISTRY) == tested
 

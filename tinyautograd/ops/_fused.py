@@ -338,9 +338,9 @@ def col2im2d(xp, cols, b, geom, x_shape):
 # batch norm in training (batch statistics) over a contiguous (N, C, S) input, one thread per channel: the mean,
 # the biased variance, xhat, y = xhat * w + b and the running statistics' update in one launch; the backward's four
 # per-channel sums and the input gradient in another. A thread walks its channel's N * S values three times, so
-# these run only up to BATCH_NORM_LIMIT values per channel (BatchNorm1d's (N, C) batches; big 2-d feature maps
-# keep the array formula, whose reductions use the whole GPU). In eval mode (running statistics) the normalisation
-# is one elementwise launch.
+# these run only up to BATCH_NORM_LIMIT values per channel (BatchNorm1d's (N, C) batches); bigger ones (2-d
+# feature maps) take the wide kernels below. In eval mode (running statistics) the normalisation is one
+# elementwise launch.
 BATCH_NORM_LIMIT = 1024
 _CHANNEL_LOOP = "for (long long n = 0; n < N; ++n) for (long long s = 0; s < S; ++s) {{ const long long k = (n * C + i) * S + s; {} }}\n"
 BATCH_NORM = Kernel(
@@ -380,6 +380,36 @@ BATCH_NORM_EVAL = Kernel(
     "y = h * (has_w ? (double)w[c] : 1.0) + (has_b ? (double)b[c] : 0.0);")
 
 
+# batch norm with more than BATCH_NORM_LIMIT values per channel: CuPy's reductions over the (N, spatial) axes (one
+# launch each, spread over the whole GPU) around elementwise kernels that find an element's channel from its index:
+# forward = mean, squared deviations, their mean, per-channel statistics (invstd, running update), normalisation
+# (5 launches); backward = g * xhat, two sums, input gradient (4 launches)
+_CHANNEL = "const long long c = ((long long)i / S) % C;\n"
+BATCH_NORM_SQUARED_DEVIATION = Kernel(
+    "batch_norm_squared_deviation", "T x, raw T mean, int64 C, int64 S", "T d2",
+    _CHANNEL + "const double d = (double)x - (double)mean[c]; d2 = d * d;")
+BATCH_NORM_STATS = Kernel(
+    "batch_norm_stats",
+    "T mean, T var, float64 eps, float64 momentum, float64 var_scale, int64 track_mean, int64 track_var",
+    "T invstd, T running_mean, T running_var",
+    "invstd = 1.0 / sqrt((double)var + eps);\n"
+    "if (track_mean) running_mean = (double)running_mean * (1.0 - momentum) + momentum * (double)mean;\n"
+    "if (track_var) running_var = (double)running_var * (1.0 - momentum) + var_scale * (double)var;")
+BATCH_NORM_NORMALIZE = Kernel(
+    "batch_norm_normalize", "T x, raw T mean, raw T invstd, raw T w, raw T b, int64 C, int64 S, int64 has_w, int64 has_b",
+    "T y", _CHANNEL + "const double h = ((double)x - (double)mean[c]) * (double)invstd[c];\n"
+    "y = h * (has_w ? (double)w[c] : 1.0) + (has_b ? (double)b[c] : 0.0);")
+BATCH_NORM_G_XHAT = Kernel(
+    "batch_norm_g_xhat", "T g, T x, raw T mean, raw T invstd, int64 C, int64 S", "T gh",
+    _CHANNEL + "gh = (double)g * (((double)x - (double)mean[c]) * (double)invstd[c]);")
+BATCH_NORM_INPUT_GRAD = Kernel(
+    "batch_norm_input_grad",
+    "T g, T x, raw T mean, raw T invstd, raw T w, raw T sg, raw T sgh, int64 C, int64 S, float64 count, int64 has_w",
+    "T gx", _CHANNEL + "const double inv = invstd[c], wc = has_w ? (double)w[c] : 1.0;\n"
+    "const double h = ((double)x - (double)mean[c]) * inv;\n"
+    "gx = inv * (((double)g * wc - wc * (double)sg[c] / count) - h * (wc * (double)sgh[c] / count));")
+
+
 def _batch_norm_apply(xp, x, *params) -> bool:
     return (x.ndim >= 2 and x.size > 0 and _kernels.enabled(xp)
             and _kernels.supported(x, *(p for p in params if p is not None)))
@@ -390,11 +420,13 @@ def batch_norm_train(xp, x, w, b, running_mean, running_var, eps: float, momentu
     when the kernel does not apply. ``mean``/``invstd`` are per channel, shaped (C,); the backward recomputes
     ``xhat`` from them and the input in double (nothing input-sized is kept)."""
     n, c = x.shape[:2]
-    if not _batch_norm_apply(xp, x, w, b, running_mean, running_var) or x.size // c > BATCH_NORM_LIMIT:
+    if not _batch_norm_apply(xp, x, w, b, running_mean, running_var):
         return None
     spatial = x.size // (n * c)
     count = n * spatial
     x = xp.ascontiguousarray(x)
+    if count > BATCH_NORM_LIMIT:
+        return _batch_norm_train_wide(xp, x, w, b, running_mean, running_var, eps, momentum, spatial)
     y = xp.empty_like(x)
     mean, invstd = xp.empty(c, dtype=x.dtype), xp.empty(c, dtype=x.dtype)
     flat = x.reshape(-1)
@@ -406,10 +438,47 @@ def batch_norm_train(xp, x, w, b, running_mean, running_var, eps: float, momentu
     return y, mean, invstd
 
 
+def _batch_norm_train_wide(xp, x, w, b, running_mean, running_var, eps: float, momentum: float, spatial: int):
+    n, c = x.shape[:2]
+    count = n * spatial
+    x3 = x.reshape(n, c, spatial)
+    mean = x3.mean(axis=(0, 2))
+    d2 = xp.empty(x3.shape, dtype=x.dtype)
+    BATCH_NORM_SQUARED_DEVIATION(x3, mean, c, spatial, d2)
+    var = d2.mean(axis=(0, 2))
+    invstd = xp.empty(c, dtype=x.dtype)
+    BATCH_NORM_STATS(mean, var, eps, momentum, momentum * count / (count - 1), int(running_mean is not None),
+                     int(running_var is not None), invstd,
+                     xp.empty(c, dtype=x.dtype) if running_mean is None else running_mean,
+                     xp.empty(c, dtype=x.dtype) if running_var is None else running_var)
+    y = xp.empty(x.shape, dtype=x.dtype)
+    BATCH_NORM_NORMALIZE(x, mean, invstd, mean if w is None else w, mean if b is None else b, c, spatial,
+                         int(w is not None), int(b is not None), y)
+    return y, mean, invstd
+
+
+def _batch_norm_backward_wide(xp, g, x, w, mean, invstd, need_gx: bool):
+    n, c = g.shape[:2]
+    spatial = g.size // (n * c)
+    g3, x3 = xp.ascontiguousarray(g).reshape(n, c, spatial), xp.ascontiguousarray(x).reshape(n, c, spatial)
+    gh = xp.empty(g3.shape, dtype=g.dtype)
+    BATCH_NORM_G_XHAT(g3, x3, mean, invstd, c, spatial, gh)
+    sg, sgh = g3.sum(axis=(0, 2)), gh.sum(axis=(0, 2))
+    gx = None
+    if need_gx:
+        gx = xp.empty(x.shape, dtype=g.dtype)
+        BATCH_NORM_INPUT_GRAD(g3, x3, mean, invstd, mean if w is None else w, sg, sgh, c, spatial,
+                              float(n * spatial), int(w is not None), gx.reshape(g3.shape))
+    return gx, sgh, sg
+
+
 def batch_norm_backward(xp, g, x, w, mean, invstd, need_gx: bool):
-    """``(gx, gw, gb)`` of a ``batch_norm_train`` in one launch (``gx`` None unless ``need_gx``), or None."""
-    if not _batch_norm_apply(xp, g, x, w, mean, invstd) or g.size // g.shape[1] > BATCH_NORM_LIMIT:
+    """``(gx, gw, gb)`` of a ``batch_norm_train`` (``gx`` None unless ``need_gx``): one launch for up to
+    BATCH_NORM_LIMIT values per channel, four above; None when the kernels do not apply."""
+    if not _batch_norm_apply(xp, g, x, w, mean, invstd):
         return None
+    if g.size // g.shape[1] > BATCH_NORM_LIMIT:
+        return _batch_norm_backward_wide(xp, g, x, w, mean, invstd, need_gx)
     n, c = g.shape[:2]
     g = xp.ascontiguousarray(g).reshape(-1)
     gx = xp.empty(x.shape if need_gx else 1, dtype=g.dtype)
