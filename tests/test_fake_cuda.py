@@ -84,9 +84,10 @@ def test_launch_budget_of_a_training_step(fake):
         assert sum(launches.values()) <= 21, launches
 
 
-def test_launch_budget_of_the_improved_mnist_and_lenet_steps(fake):
-    """Batch norm is one launch forward and one backward, dropout's mask one, sigmoid one; a conv2d's forward is
-    im2col + GEMM + transpose-with-bias, and its weight gradient is adopted as the weight's .grad (no copy)."""
+def test_launch_budget_of_the_improved_mnist_lenet_and_batch_norm_cnn_steps(fake):
+    """Batch norm is one launch forward and one backward (5 and 4 over big feature maps), dropout's mask one,
+    sigmoid one; a conv2d's forward is im2col + GEMM + transpose-with-bias, and its weight gradient is adopted as
+    the weight's .grad (no copy)."""
     import tinyautograd.nn as nn
     import tinyautograd.nn.functional as F
 
@@ -94,8 +95,12 @@ def test_launch_budget_of_the_improved_mnist_and_lenet_steps(fake):
                         nn.Linear(100, 10)).cuda()
     lenet = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
                           nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 10)).cuda()
+    bn_cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                           nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                           nn.Flatten(), nn.Linear(16 * 49, 10)).cuda()
     for model, x, budget in [(mlp, tg.randn(100, 784, device="cuda"), 30),
-                             (lenet, tg.randn(64, 1, 28, 28, device="cuda"), 49)]:
+                             (lenet, tg.randn(64, 1, 28, 28, device="cuda"), 49),
+                             (bn_cnn, tg.randn(64, 1, 28, 28, device="cuda"), 63)]:
         t = tg.randint(0, 10, (x.shape[0],), device="cuda")
         opt = tg.optim.Adam(model.parameters())
 
@@ -114,6 +119,8 @@ def test_launch_budget_of_the_improved_mnist_and_lenet_steps(fake):
         else:
             assert launches["tinyautograd_im2col2d"] == launches["tinyautograd_batch_first_bias"] == 2, launches
             assert "reshape" not in launches, launches
+        if model is bn_cnn:  # 28 x 28 and 14 x 14 maps: more values per channel than one thread should walk
+            assert launches["tinyautograd_batch_norm_normalize"] == launches["tinyautograd_batch_norm_input_grad"] == 2
         assert sum(launches.values()) <= budget, launches
 
 
