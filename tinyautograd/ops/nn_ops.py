@@ -783,7 +783,7 @@ class CrossEntropyBackward(Node):
     """Cross entropy from logits: d/dx = a * (softmax(x) * sum_c q - q), where q is the per-position weighted
     (smoothed) target distribution and ``a`` the reduction's scale of the incoming gradient."""
     __slots__ = ("out", "tt", "valid", "weight", "smoothing", "reduction", "divisor", "work_shape", "prob", "rows",
-                 "ignore_index")
+                 "ignore_index", "probs")
     has_out = True
 
     def backward(self, ns, g):
@@ -791,6 +791,10 @@ class CrossEntropyBackward(Node):
         x = saved[0]
         shape = self.work_shape
         classes = shape[1]
+        if self.probs is not None:  # after _class_rows_cpu
+            if not ns.create_graph:
+                return self._rows_backward(g, tuple(x.shape)), None
+            self.valid = np.ones(shape[0], dtype=bool)
         if self.rows is not None:
             if not ns.create_graph and _kernels.enabled(ns.xp) and _kernels.supported(x, g):
                 return self._fused_backward(ns.xp, x, g), None
@@ -845,6 +849,20 @@ class CrossEntropyBackward(Node):
                 gt = ns.reshape(gt, tuple(saved[1].shape))
         return gx, gt
 
+    def _rows_backward(self, g, x_shape: tuple):
+        """softmax - onehot, scaled: the NumPy floor's few operations."""
+        e, s = self.probs
+        gx = e / s
+        n = gx.shape[0]
+        gx[np.arange(n), self.tt] -= 1
+        if self.reduction == "mean":
+            gx *= g / n
+        elif self.reduction == "sum":
+            gx *= g
+        else:
+            gx *= g.reshape(n, 1)
+        return gx.reshape(x_shape)
+
     def _fused_backward(self, xp, x, g):
         return _class_rows_backward(xp, self, x, g, softmax=True).reshape(x.shape)
 
@@ -888,6 +906,7 @@ def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched:
     if softmax:
         node = CrossEntropyBackward((edge(input),))
         node.out, node.valid, node.weight, node.smoothing, node.prob = None, None, None, 0.0, False
+        node.probs = None
         node.saved = (input,)
         node.versions = (input._version[0],)
     else:
@@ -895,6 +914,37 @@ def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched:
         node.wy, node.in_shape = None, input._data.shape
     node.rows, node.tt, node.ignore_index = (rowmax, logsum), t, ignore_index
     node.reduction, node.divisor, node.work_shape = reduction, divisor, (n, classes)
+    return wrap(y, node)
+
+
+def _class_rows_cpu(input: Tensor, x, t, ignore_index: int, reduction: str, batched: bool):
+    """``cross_entropy`` of an (N, C) NumPy input with class indices, no weights and no target ignored: the
+    operations of a hand-written NumPy loop (the general formula's target checks, one-hot and gathers cost more
+    than the math at the course's sizes). None when a target is out of range or ignored: the formula handles (and
+    reports) those."""
+    if x.ndim != 2 or not x.size or x.dtype.kind != "f" or t.dtype.kind not in "iu":
+        return None
+    n, classes = x.shape
+    low, high = int(t.min()), int(t.max())
+    if low < 0 or high >= classes or (low <= ignore_index <= high and bool((t == ignore_index).any())):
+        return None
+    shifted = x - x.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    s = e.sum(axis=1, keepdims=True)
+    per = np.log(s)[:, 0] - shifted[np.arange(n), t]
+    if reduction == "none":
+        y = per if batched else per[0]
+    else:
+        y = per.sum() if reduction == "sum" else per.sum() / x.dtype.type(n)
+    y = np.asarray(y, dtype=x.dtype)
+    if not (grad_state.enabled and input.requires_grad):
+        return wrap(y)
+    node = CrossEntropyBackward((edge(input),))
+    node.out = node.valid = node.weight = node.rows = node.ignore_index = None
+    node.smoothing, node.prob, node.probs, node.tt = 0.0, False, (e, s), t.astype(np.int64, copy=False)
+    node.reduction, node.divisor, node.work_shape = reduction, float(n), (n, classes)
+    node.saved = (input,)
+    node.versions = (input._version[0],)
     return wrap(y, node)
 
 
@@ -958,6 +1008,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
                            f"no classes but got weight tensor of shape: {list(w.shape)}")
     if not prob and not label_smoothing and _use_class_rows(x, t, w):
         return _class_rows(input, x, t, ignore_index, reduction, batched, softmax=True)
+    if not prob and not label_smoothing and w is None and xp is np:
+        out = _class_rows_cpu(input, x, t, ignore_index, reduction, batched)
+        if out is not None:
+            return out
     wb = None if w is None else w.reshape(_class_shape(x.ndim, classes))
     logp = _log_softmax_arr(xp, x)
     eps = float(label_smoothing)
@@ -984,7 +1038,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if grad_state.enabled and (input.requires_grad or target_grad):
         node = CrossEntropyBackward((edge(input), edge(target)) if prob else (edge(input),))
         node.out, node.tt, node.valid, node.weight, node.smoothing = logp, tt, valid, w, eps
-        node.rows = node.ignore_index = None
+        node.rows = node.ignore_index = node.probs = None
         node.reduction, node.divisor, node.work_shape, node.prob = reduction, divisor, shape, prob
         node.saved = (input, target) if prob else (input,)
         node.versions = tuple(s._version[0] for s in node.saved)
