@@ -876,3 +876,39 @@ def test_cuda_takes_the_fused_paths(cuda_device):
     adam.step()
     sgd.step()
     assert [n for n in used if _kernels.REGISTRY[n]._compiled is None] == []
+
+
+def test_kernels_can_be_switched_off(monkeypatch):
+    """TINYAUTOGRAD_DISABLE_KERNELS=1 (read at import into ``_kernels.DISABLED``) sends every op to its formula."""
+    monkeypatch.setattr(_kernels, "DISABLED", True)
+    before = sum(RUNS.values())
+    with kernels_on_cpu():
+        x = tg.randn(5, 3, requires_grad=True)
+        opt = optim.Adam([x])
+        F.cross_entropy(tg.sigmoid(tg.relu(x)), tg.tensor([0, 1, 2, 0, 1])).backward()
+        opt.step()
+    assert sum(RUNS.values()) == before
+
+
+def test_a_kernel_that_does_not_compile_says_which_and_how_to_go_on(monkeypatch):
+    import fake_cupy
+
+    class CompileException(Exception):
+        pass
+
+    class Uncompilable:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, *args, **kwargs):
+            raise CompileException("error: identifier 'foo' is undefined")
+
+    with fake_cupy.active():
+        import cupy
+
+        monkeypatch.setattr(cupy, "ElementwiseKernel", Uncompilable)
+        _kernels.REGISTRY["relu_backward"]._compiled = None
+        x = tg.randn(4, device="cuda", requires_grad=True)
+        with pytest.raises(RuntimeError, match=r"'relu_backward' did not compile.*TINYAUTOGRAD_DISABLE_KERNELS=1"):
+            tg.relu(x).sum().backward()
+    _kernels.REGISTRY["relu_backward"]._compiled = None

@@ -17,15 +17,19 @@ Only float32 and float64 arrays use a kernel (``supported``); everything else ta
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["Kernel", "REGISTRY", "enabled", "supported", "set_emulator"]
+__all__ = ["Kernel", "REGISTRY", "enabled", "supported", "set_emulator", "DISABLED"]
 
 REGISTRY: dict[str, "Kernel"] = {}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _emulator: Callable | None = None
+# TINYAUTOGRAD_DISABLE_KERNELS=1: the array formulas everywhere, also on CUDA (an escape hatch should a kernel not
+# compile with some CUDA/CuPy version; every kernel has its formula)
+DISABLED = os.environ.get("TINYAUTOGRAD_DISABLE_KERNELS", "") not in ("", "0")
 
 
 class Kernel:
@@ -50,7 +54,14 @@ class Kernel:
 
             k = self._compiled = cupy.ElementwiseKernel(self.in_params, self.out_params, self.body,
                                                         "tinyautograd_" + self.name)
-        return k(*args)
+        try:
+            return k(*args)
+        except Exception as exc:  # CuPy compiles on the first call for each dtype
+            if "Compile" not in type(exc).__name__:
+                raise
+            raise RuntimeError(f"tinyautograd: the fused CUDA kernel {self.name!r} did not compile with this "
+                               f"CUDA/CuPy ({type(exc).__name__}: {exc}). Set TINYAUTOGRAD_DISABLE_KERNELS=1 to use "
+                               "the array formulas instead, and please report it.") from exc
 
     def __repr__(self) -> str:
         return f"Kernel({self.name!r}, {self.in_params!r}, {self.out_params!r})"
@@ -63,7 +74,7 @@ def _is_device_array(a) -> bool:
 def enabled(xp) -> bool:
     """Whether fused kernels replace the array formulas for arrays of module ``xp`` (CuPy, or NumPy while a test
     emulator is installed)."""
-    return xp is not np or _emulator is not None
+    return not DISABLED and (xp is not np or _emulator is not None)
 
 
 def supported(*arrays) -> bool:
