@@ -912,3 +912,16 @@ def test_a_kernel_that_does_not_compile_says_which_and_how_to_go_on(monkeypatch)
         with pytest.raises(RuntimeError, match=r"'relu_backward' did not compile.*TINYAUTOGRAD_DISABLE_KERNELS=1"):
             tg.relu(x).sum().backward()
     _kernels.REGISTRY["relu_backward"]._compiled = None
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_batch_norm_kernels_on_an_input_without_gradient(wide):
+    """A batch norm straight on the data (the input needs no gradient): only the weight and bias gradients."""
+    x = np.random.default_rng(5).standard_normal((8, 3, 5))
+    with _batch_norm_limit(1 if wide else None):
+        ours, theirs = tg.nn.BatchNorm1d(3).double(), torch.nn.BatchNorm1d(3).double()
+        with kernels_on_cpu(expect="batch_norm_g_xhat" if wide else "batch_norm_backward"):
+            (ours(tg.tensor(x)) ** 2).sum().backward()
+        (theirs(torch.tensor(x)) ** 2).sum().backward()
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
