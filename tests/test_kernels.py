@@ -844,7 +844,8 @@ def test_every_kernel_has_a_test():
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
     tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d", "batch_norm", "batch_norm_backward",
                "batch_norm_eval", "dropout_mask", "im2col2d", "batch_first_bias", "batch_norm_squared_deviation",
-               "batch_norm_stats", "batch_norm_normalize", "batch_norm_g_xhat", "batch_norm_input_grad"}
+               "batch_norm_stats", "batch_norm_normalize", "batch_norm_g_xhat", "batch_norm_input_grad",
+               "layer_norm_normalize", "layer_norm_products", "layer_norm_input_grad"}
     tested |= set(LOSS_CASES) | {name + "_backward" for name in LOSS_CASES} | {"avg_pool2d", "avg_pool2d_backward"}
     assert set(_kernels.REGISTRY) == tested
 
@@ -925,3 +926,54 @@ def test_batch_norm_kernels_on_an_input_without_gradient(wide):
         (theirs(torch.tensor(x)) ** 2).sum().backward()
     np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# layer norm: CuPy's row reductions around elementwise kernels
+
+def _layer_norm_run(lib, x, g, shape, w, b, input_grad=True):
+    a = lib.tensor(x, requires_grad=input_grad)
+    params = [None if v is None else lib.tensor(v, requires_grad=True) for v in (w, b)]
+    fn = F.layer_norm if lib is tg else TF.layer_norm
+    y = fn(a, shape, *params, eps=1e-5)
+    y.backward(lib.tensor(g))
+    return [y.detach().numpy()] + ([a.grad.numpy()] if input_grad else []) + [p.grad.numpy() for p in params
+                                                                              if p is not None]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(lead=st.lists(st.integers(1, 4), min_size=0, max_size=2), normalized=st.lists(st.integers(1, 5), min_size=1,
+                                                                                      max_size=2),
+       affine=st.sampled_from(["none", "weight", "both"]), input_grad=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_layer_norm_kernels_match_torch(dtype, lead, normalized, affine, input_grad, seed):
+    input_grad = input_grad or affine == "none"  # something must want a gradient
+    rng = np.random.default_rng(seed)
+    shape = tuple(normalized)
+    x = (rng.standard_normal(tuple(lead) + shape) * 3 + 1).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w = rng.standard_normal(shape).astype(dtype) if affine != "none" else None
+    b = rng.standard_normal(shape).astype(dtype) if affine == "both" else None
+    expect = "layer_norm_input_grad" if input_grad else "layer_norm_products"
+    with kernels_on_cpu(expect="layer_norm_normalize"), kernels_on_cpu(expect=expect):
+        mine = _layer_norm_run(tg, x, g, shape, w, b, input_grad)
+    plain = _layer_norm_run(tg, x, g, shape, w, b, input_grad)
+    # float32: torch in float64 on the same values (the kernels compute in double; torch's own float32 kernel loses
+    # several digits when a row's values nearly coincide, e.g. two of them)
+    wide = [None if v is None else v.astype(np.float64) for v in (x, g, w, b)]
+    theirs = _layer_norm_run(torch, wide[0], wide[1], shape, wide[2], wide[3], input_grad)
+    for m, p_, r in zip(mine, plain, theirs):
+        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
+        if dtype == np.float64:
+            np.testing.assert_allclose(m, p_, rtol=1e-11, atol=1e-12)
+
+
+def test_layer_norm_after_the_kernels_keeps_double_backward():
+    x = np.random.default_rng(2).standard_normal((3, 4))
+    a, t = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect="layer_norm_normalize"):
+        (ga,) = tg.autograd.grad((F.layer_norm(a, (4,)) ** 3).sum(), a, create_graph=True)
+        ga.pow(2).sum().backward()
+    (gt,) = torch.autograd.grad((TF.layer_norm(t, (4,)) ** 3).sum(), t, create_graph=True)
+    gt.pow(2).sum().backward()
+    np.testing.assert_allclose(ga.detach().numpy(), gt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -410,6 +410,29 @@ BATCH_NORM_INPUT_GRAD = Kernel(
     "gx = inv * (((double)g * wc - wc * (double)sg[c] / count) - h * (wc * (double)sgh[c] / count));")
 
 
+# layer norm over the last D values of each of R rows, the same way: the rows' means and variances by CuPy's
+# reductions, the squared deviations and per-row invstd by the batch-norm kernels (a row is a "channel" of one
+# (R, D) block), then one launch to normalise and apply the per-feature affine map (5 launches, the formula 10).
+# Backward: the products g*w, g*w*xhat, g*xhat in one launch, their sums over features (per row) and over rows
+# (the weight's and bias's gradients), the input gradient in one more (6 launches, the formula about 12).
+LAYER_NORM_NORMALIZE = Kernel(
+    "layer_norm_normalize", "T x, raw T mean, raw T invstd, raw T w, raw T b, int64 D, int64 has_w, int64 has_b",
+    "T y", "const long long r = (long long)i / D, j = (long long)i % D;\n"
+    "const double h = ((double)x - (double)mean[r]) * (double)invstd[r];\n"
+    "y = h * (has_w ? (double)w[j] : 1.0) + (has_b ? (double)b[j] : 0.0);")
+LAYER_NORM_PRODUCTS = Kernel(
+    "layer_norm_products", "T g, T x, raw T mean, raw T invstd, raw T w, int64 D, int64 has_w", "T gy, T gyh, T gh",
+    "const long long r = (long long)i / D, j = (long long)i % D;\n"
+    "const double h = ((double)x - (double)mean[r]) * (double)invstd[r];\n"
+    "const double G = g, wy = G * (has_w ? (double)w[j] : 1.0);\n"
+    "gy = wy; gyh = wy * h; gh = G * h;")
+LAYER_NORM_INPUT_GRAD = Kernel(
+    "layer_norm_input_grad", "T gy, T x, raw T mean, raw T invstd, raw T sgy, raw T sgyh, int64 D", "T gx",
+    "const long long r = (long long)i / D;\n"
+    "const double inv = invstd[r], h = ((double)x - (double)mean[r]) * inv;\n"
+    "gx = inv * (((double)gy - (double)sgy[r] / (double)D) - h * ((double)sgyh[r] / (double)D));")
+
+
 def _batch_norm_apply(xp, x, *params) -> bool:
     return (x.ndim >= 2 and x.size > 0 and _kernels.enabled(xp)
             and _kernels.supported(x, *(p for p in params if p is not None)))
@@ -486,6 +509,44 @@ def batch_norm_backward(xp, g, x, w, mean, invstd, need_gx: bool):
     BATCH_NORM_BACKWARD(g, xp.ascontiguousarray(x).reshape(-1), g if w is None else w, mean, invstd, n, c,
                         g.size // (n * c), int(w is not None), int(need_gx), gx.reshape(-1), gw, gb)
     return (gx if need_gx else None), gw, gb
+
+
+def layer_norm(xp, x, w, b, eps: float, features: int):
+    """``(y, mean, invstd)`` of layer norm over the last ``features`` values (mean/invstd per row, shaped (R,)),
+    or None when the kernels do not apply."""
+    if not x.size or not _kernels.enabled(xp) or not _kernels.supported(x, *(p for p in (w, b) if p is not None)):
+        return None
+    rows = x.size // features
+    x2 = xp.ascontiguousarray(x).reshape(rows, features)
+    mean = x2.mean(axis=1)
+    d2 = xp.empty(x2.shape, dtype=x.dtype)
+    BATCH_NORM_SQUARED_DEVIATION(x2, mean, rows, features, d2)  # a row is a channel of one (R, D) block
+    var = d2.mean(axis=1)
+    invstd = xp.empty(rows, dtype=x.dtype)
+    BATCH_NORM_STATS(mean, var, eps, 0.0, 0.0, 0, 0, invstd, xp.empty(rows, dtype=x.dtype),
+                     xp.empty(rows, dtype=x.dtype))
+    y = xp.empty(x.shape, dtype=x.dtype)
+    LAYER_NORM_NORMALIZE(x2, mean, invstd, mean if w is None else w.reshape(-1), mean if b is None else b.reshape(-1),
+                         features, int(w is not None), int(b is not None), y.reshape(rows, features))
+    return y, mean, invstd
+
+
+def layer_norm_backward(xp, g, x, w, mean, invstd, need_gx: bool, need_w: bool, need_b: bool):
+    """``(gx, gw, gb)`` (flat (D,) parameter gradients; None where not needed) of a fused layer norm, or None."""
+    if not g.size or not _kernels.enabled(xp) or not _kernels.supported(g, x, mean, *([] if w is None else [w])):
+        return None
+    rows = mean.size
+    features = g.size // rows
+    g2, x2 = xp.ascontiguousarray(g).reshape(rows, features), xp.ascontiguousarray(x).reshape(rows, features)
+    gy, gyh, gh = (xp.empty(g2.shape, dtype=g.dtype) for _ in range(3))
+    LAYER_NORM_PRODUCTS(g2, x2, mean, invstd, mean if w is None else w.reshape(-1), features, int(w is not None),
+                        gy, gyh, gh)
+    gx = None
+    if need_gx:
+        gx = xp.empty(x.shape, dtype=g.dtype)
+        LAYER_NORM_INPUT_GRAD(gy, x2, mean, invstd, gy.sum(axis=1), gyh.sum(axis=1), features,
+                              gx.reshape(rows, features))
+    return gx, (gh.sum(axis=0) if need_w else None), (g2.sum(axis=0) if need_b else None)
 
 
 def batch_norm_eval(xp, x, running_mean, running_var, w, b, eps: float):

@@ -1138,13 +1138,25 @@ class NormBackward(Node):
                 invstd = _const(ns, self.invstd)
             xhat_r = xc * invstd
         elif self.fused is not None:
-            mean, invstd = self.fused, self.invstd  # the batch mean and invstd (C,): the forward kernel kept no xhat
-            grads = F.batch_norm_backward(ns.xp, g, x, w, mean, invstd, n_in[0] is not None)
-            if grads is not None:
-                gx, gw, gb = grads
-                return gx, gw if w is not None and n_in[1] is not None else None, gb if n_in[2] is not None else None
-            invstd = invstd.reshape(self.param_shape)
-            xhat_r = (x - mean.reshape(self.param_shape)) * invstd
+            # the forward kernels kept no xhat: the batch (C,) or row (R,) means and invstds instead
+            mean, invstd = self.fused, self.invstd
+            need_w, need_b = w is not None and n_in[1] is not None, n_in[2] is not None
+            if self.torch_name == "NativeLayerNormBackward0":
+                k = len(self.true_shape)
+                stat_shape = x_shape[:len(x_shape) - k] + (1,) * k
+                grads = F.layer_norm_backward(ns.xp, g, x, w, mean, invstd, n_in[0] is not None, need_w, need_b)
+                if grads is not None:
+                    gx, gw, gb = grads
+                    return (gx, None if gw is None else gw.reshape(self.true_shape),
+                            None if gb is None else gb.reshape(self.true_shape))
+            else:
+                stat_shape = self.param_shape
+                grads = F.batch_norm_backward(ns.xp, g, x, w, mean, invstd, n_in[0] is not None)
+                if grads is not None:
+                    gx, gw, gb = grads
+                    return gx, gw if need_w else None, gb if need_b else None
+            invstd = invstd.reshape(stat_shape)
+            xhat_r = (x - mean.reshape(stat_shape)) * invstd
         else:
             xhat_r, invstd = self.xhat, self.invstd
             if xhat_r is None:
@@ -1311,6 +1323,12 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     _check_param(weight, shape, input, "layer_norm", "weight")
     _check_param(bias, shape, input, "layer_norm", "bias")
     axes = tuple(range(x.ndim - k, x.ndim))
+    fused = F.layer_norm(xp_of(x), x, None if weight is None else weight._data, None if bias is None else bias._data,
+                         float(eps), math.prod(shape))
+    if fused is not None:
+        y, mean, invstd = fused
+        return _norm_output(y, input, weight, bias, None, invstd, axes, None, shape, tuple(range(x.ndim - k)), shape,
+                            float(eps), "NativeLayerNormBackward0", None, fused=mean)
     y, _, _ = _normalize(input, weight, bias, axes, None, shape, tuple(range(x.ndim - k)), shape, float(eps),
                          "NativeLayerNormBackward0")
     return y
