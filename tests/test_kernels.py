@@ -977,3 +977,65 @@ def test_layer_norm_after_the_kernels_keeps_double_backward():
     gt.pow(2).sum().backward()
     np.testing.assert_allclose(ga.detach().numpy(), gt.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1-d windows: the 2-d kernels with a unit first axis (conv1d, conv_transpose1d, max_pool1d, avg_pool1d)
+
+@st.composite
+def window_geometries_1d(draw):
+    k, dilation = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+    stride = draw(st.integers(1, dilation * (k - 1) + 2))
+    padding = draw(st.integers(0, k // 2))
+    size = draw(st.integers(dilation * (k - 1) + 1, 9))
+    return dict(kernel_size=k, stride=stride, padding=padding, dilation=dilation, ceil_mode=draw(st.booleans())), size
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(problem=window_geometries_1d(), groups=st.sampled_from([1, 2]), bias=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_1d_convolutions_and_pools_take_the_2d_kernels(dtype, problem, groups, bias, seed):
+    geometry, size = problem
+    rng = np.random.default_rng(seed)
+    tol = vars(tolerance(dtype))
+    x = rng.standard_normal((3, 2 * groups, size)).astype(dtype)
+    kw = {k: geometry[k] for k in ("stride", "padding", "dilation")} | {"groups": groups}
+    w = rng.standard_normal((2 * groups, 2, geometry["kernel_size"])).astype(dtype)
+    b = rng.standard_normal(2 * groups).astype(dtype) if bias else None
+    g = rng.standard_normal(tuple(TF.conv1d(torch.tensor(x), torch.tensor(w), **kw).shape)).astype(dtype)
+    runs = []
+    for kernels in (True, False):
+        a, wt = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+        with (kernels_on_cpu(expect="im2col2d") if kernels else contextlib.nullcontext()), \
+                (kernels_on_cpu(expect="col2im2d") if kernels else contextlib.nullcontext()):
+            y = F.conv1d(a, wt, None if b is None else tg.tensor(b), **kw)
+            y.backward(tg.tensor(g))
+            z = F.conv_transpose1d(tg.tensor(x), tg.tensor(w), None if b is None else tg.tensor(b), **kw)
+        runs.append([y.detach().numpy(), a.grad.numpy(), wt.grad.numpy(), z.numpy()])
+    t, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = TF.conv1d(t, wt, None if b is None else torch.tensor(b), **kw)
+    yt.backward(torch.tensor(g))
+    zt = TF.conv_transpose1d(torch.tensor(x), torch.tensor(w), None if b is None else torch.tensor(b), **kw)
+    for m, p_, r in zip(*runs, [yt.detach().numpy(), t.grad.numpy(), wt.grad.numpy(), zt.numpy()]):
+        np.testing.assert_allclose(m, r, **tol)
+        if dtype == np.float64:
+            np.testing.assert_allclose(m, p_, rtol=1e-13, atol=1e-14)
+    # pools
+    pool = {k: v for k, v in geometry.items()}
+    for ours_fn, theirs_fn, names, kwargs in [
+            (F.max_pool1d, TF.max_pool1d, ("max_pool2d", "max_pool2d_backward"), pool),
+            (F.avg_pool1d, TF.avg_pool1d, ("avg_pool2d", "avg_pool2d_backward"),
+             {k: v for k, v in pool.items() if k != "dilation"} | {"count_include_pad": bool(seed % 2)})]:
+        ref_in = torch.tensor(x, requires_grad=True)
+        ref = theirs_fn(ref_in, **kwargs)
+        gp = rng.standard_normal(tuple(ref.shape)).astype(dtype)
+        ref.backward(torch.tensor(gp))
+        a = tg.tensor(x, requires_grad=True)
+        with kernels_on_cpu(expect=names[0]), kernels_on_cpu(expect=names[1]):
+            out = ours_fn(a, **kwargs)
+            out.backward(tg.tensor(gp))
+        np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), **tol)
+        np.testing.assert_allclose(a.grad.numpy(), ref_in.grad.numpy(), **tol)
+    _, idx = F.max_pool1d(tg.tensor(x), return_indices=True, **pool)
+    with kernels_on_cpu(expect="max_pool2d"):
+        _, kidx = F.max_pool1d(tg.tensor(x), return_indices=True, **pool)
+    np.testing.assert_array_equal(kidx.numpy(), idx.numpy())

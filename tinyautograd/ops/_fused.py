@@ -214,13 +214,24 @@ MAX_POOL2D_BACKWARD = Kernel(
 
 
 def _pool_scalars(geom, x_shape) -> tuple:
+    """The 2-d kernels' geometry scalars; a 1-d geometry is a 2-d one with a unit first axis (the same kernels
+    serve conv1d, conv_transpose1d, max_pool1d and avg_pool1d)."""
+    if len(geom.kernel) == 1:
+        (w,), (ow,), (kw,), (sw,), (pw,), (dw,) = x_shape[2:], geom.out, geom.kernel, geom.stride, geom.pad_lo, \
+            geom.dilation
+        return (1, w, 1, ow, 1, kw, 1, sw, 0, pw, 1, dw)
     (h, w), (oh, ow), (kh, kw) = x_shape[2:], geom.out, geom.kernel
     return (h, w, oh, ow, kh, kw, *geom.stride, *geom.pad_lo, *geom.dilation)
 
 
+def _planar(geom, ndim: int) -> bool:
+    """Whether the 2-d kernels take this geometry (1-d or 2-d windows) over an input of ``ndim`` dims."""
+    return len(geom.kernel) in (1, 2) and ndim == len(geom.kernel) + 2
+
+
 def max_pool2d(xp, x, geom):
-    """``(y, offset)`` of a 2-d max pool in one launch, or None when the kernel does not apply."""
-    if len(geom.kernel) != 2 or x.ndim != 4 or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
+    """``(y, offset)`` of a 1-d or 2-d max pool in one launch, or None when the kernel does not apply."""
+    if not _planar(geom, x.ndim) or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
         return None
     y = xp.empty(x.shape[:2] + tuple(geom.out), dtype=x.dtype)
     offset = xp.empty(y.shape, dtype=np.int32)
@@ -231,7 +242,7 @@ def max_pool2d(xp, x, geom):
 def max_pool2d_backward(xp, g, offset, geom, x_shape):
     """The input gradient of a 2-d max pool in one launch (each input element gathers, in offset order, the
     gradients of the outputs whose arg-max it is), or None."""
-    if (len(geom.kernel) != 2 or offset.dtype != np.int32 or not _kernels.enabled(xp)
+    if (not _planar(geom, len(x_shape)) or offset.dtype != np.int32 or not _kernels.enabled(xp)
             or not _kernels.supported(g)):
         return None
     gx = xp.empty(x_shape, dtype=g.dtype)
@@ -280,8 +291,8 @@ def _avg_divisor_args(xp, divisor, like) -> tuple:
 
 
 def avg_pool2d(xp, x, geom, divisor):
-    """A 2-d average pool in one launch, or None when the kernel does not apply."""
-    if len(geom.kernel) != 2 or x.ndim != 4 or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
+    """A 1-d or 2-d average pool in one launch, or None when the kernel does not apply."""
+    if not _planar(geom, x.ndim) or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
         return None
     y = xp.empty(x.shape[:2] + tuple(geom.out), dtype=x.dtype)
     flat = xp.ascontiguousarray(x).reshape(-1)
@@ -292,7 +303,7 @@ def avg_pool2d(xp, x, geom, divisor):
 
 def avg_pool2d_backward(xp, g, geom, divisor, x_shape):
     """The input gradient of a 2-d average pool in one launch, or None."""
-    if len(geom.kernel) != 2 or len(x_shape) != 4 or not _kernels.enabled(xp) or not _kernels.supported(g):
+    if not _planar(geom, len(x_shape)) or not _kernels.enabled(xp) or not _kernels.supported(g):
         return None
     gx = xp.empty(x_shape, dtype=g.dtype)
     if not gx.size:
@@ -326,7 +337,8 @@ COL2IM2D = Kernel(
 def col2im2d(xp, cols, b, geom, x_shape):
     """The (N, C, H, W) image of a 2-d convolution's columns ``(C, KH, KW, OH, OW, N)`` (plus ``b`` per channel)
     in one launch, or None when the kernel does not apply."""
-    if len(geom.kernel) != 2 or not _kernels.enabled(xp) or not _kernels.supported(cols, *([] if b is None else [b])):
+    if not _planar(geom, len(x_shape)) or not _kernels.enabled(xp) or not _kernels.supported(
+            cols, *([] if b is None else [b])):
         return None
     x = xp.empty(x_shape, dtype=cols.dtype)
     n, c = x_shape[:2]
@@ -598,8 +610,9 @@ BATCH_FIRST_BIAS = Kernel(
 
 
 def im2col2d(xp, x, geom):
-    """The columns ``(C, KH, KW, OH, OW, N)`` of a 2-d convolution's input in one launch, or None."""
-    if len(geom.kernel) != 2 or x.ndim != 4 or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
+    """The columns ``(C, KH, KW, OH, OW, N)`` (``(C, K, O, N)`` in 1-d) of a convolution's input in one launch, or
+    None."""
+    if not _planar(geom, x.ndim) or not x.size or not _kernels.enabled(xp) or not _kernels.supported(x):
         return None
     n, c = x.shape[:2]
     cols = xp.empty((c,) + tuple(geom.kernel) + tuple(geom.out) + (n,), dtype=x.dtype)
