@@ -1,12 +1,14 @@
 """One-launch CUDA kernels for the ops' chains of array operations (see ``tinyautograd._kernels``).
 
-Here: the activations' backward formulas, cross entropy / nll_loss with class indices, softmax and log_softmax
-along the last axis, 2-d max pooling and the col2im of 2-d convolutions. Each kernel computes, for one element
-(or one row), what the op's NumPy/CuPy formula computes with several array operations. The formula stays the CPU
-path, the ``create_graph`` path (through the ``TensorNamespace``) and the reference the tests hold the kernel to.
-Every entry point returns None when its kernel does not apply (no kernels for the array module, a recorded graph,
-dtypes other than float32/float64, shapes the kernel is not written for), and the caller runs the formula.
-``backward(ns, kernel, g, saved, *scalars)`` is the activations' one call site.
+Here: the activations' forward and backward formulas, cross entropy / nll_loss with class indices, softmax and
+log_softmax along the last axis, the pointwise losses, batch norm and layer norm, dropout's mask, 1-d/2-d max and
+average pooling, and the im2col / col2im / output transpose of 1-d/2-d convolutions. Each kernel computes, for one
+element (or one row or channel), what the op's NumPy/CuPy formula computes with several array operations. The
+formula stays the CPU path, the ``create_graph`` path (through the ``TensorNamespace``) and the reference the tests
+hold the kernel to. Every entry point returns None when its kernel does not apply (no kernels for the array module,
+a recorded graph, dtypes other than float32/float64, shapes the kernel is not written for), and the caller runs the
+formula. ``forward(xp, kernel, x, *scalars)`` and ``backward(ns, kernel, g, saved, *scalars)`` are the
+activations' call sites.
 """
 from __future__ import annotations
 
