@@ -55,6 +55,20 @@ def test_everything_is_restored_afterwards():
     assert torch.ones(1).device.type == "cpu"
 
 
+def _step_launches(model, opt, x, t) -> dict:
+    """The launches of one training step (zero_grad, forward, cross entropy, backward, update), after a first one
+    has created the gradients and optimizer state."""
+    import tinyautograd.nn.functional as F
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), t).backward()
+        opt.step()
+
+    step()
+    return _launches(step)
+
+
 def _launches(fn) -> dict:
     fake_cupy.LAUNCHES.clear()
     fn()
@@ -65,19 +79,12 @@ def test_launch_budget_of_a_training_step(fake):
     """What one step of the course's MLP costs in kernel launches on CUDA (as the stand-in counts them): one per
     optimizer update, two for cross entropy's rows and backward, no copies of fresh gradients."""
     import tinyautograd.nn as nn
-    import tinyautograd.nn.functional as F
 
     model = nn.Sequential(nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 10)).cuda()
     x, t = tg.randn(100, 784, device="cuda"), tg.randint(0, 10, (100,), device="cuda")
     for opt, update in [(tg.optim.SGD(model.parameters(), lr=0.1), "tinyautograd_sgd"),
                         (tg.optim.Adam(model.parameters()), "tinyautograd_adam")]:
-        def step():
-            opt.zero_grad()
-            F.cross_entropy(model(x), t).backward()
-            opt.step()
-
-        step()
-        launches = _launches(step)
+        launches = _step_launches(model, opt, x, t)
         assert launches[update] == 4 and launches["tinyautograd_cross_entropy_rows"] == 1
         assert launches["tinyautograd_relu_backward"] == 1 and "astype" not in launches, launches
         # matmuls 2 forward + 3 backward, 2 bias adds, relu, 2 bias-grad sums, loss sum/count/mean, seed ones
@@ -89,7 +96,6 @@ def test_launch_budget_of_the_improved_mnist_lenet_and_batch_norm_cnn_steps(fake
     sigmoid one; a conv2d's forward is im2col + GEMM + transpose-with-bias, and its weight gradient is adopted as
     the weight's .grad (no copy)."""
     import tinyautograd.nn as nn
-    import tinyautograd.nn.functional as F
 
     mlp = nn.Sequential(nn.Linear(784, 100), nn.BatchNorm1d(100), nn.Sigmoid(), nn.Dropout(0.5),
                         nn.Linear(100, 10)).cuda()
@@ -103,14 +109,7 @@ def test_launch_budget_of_the_improved_mnist_lenet_and_batch_norm_cnn_steps(fake
                              (bn_cnn, tg.randn(64, 1, 28, 28, device="cuda"), 63)]:
         t = tg.randint(0, 10, (x.shape[0],), device="cuda")
         opt = tg.optim.Adam(model.parameters())
-
-        def step():
-            opt.zero_grad()
-            F.cross_entropy(model(x), t).backward()
-            opt.step()
-
-        step()
-        launches = _launches(step)
+        launches = _step_launches(model, opt, x, t)
         params = len(list(model.parameters()))
         assert launches["tinyautograd_adam"] == params and "astype" not in launches, launches
         if model is mlp:

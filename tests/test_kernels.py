@@ -173,13 +173,18 @@ def _activation_grads(ours_fn, theirs_fn, values, dtype, seed=0):
 @given(values=VALUES)
 @example(values=[-40.0, -20.5, -1.0, 0.25, 1.0, 19.0, 25.0, 40.0])
 def test_activation_backward_kernel_matches_torch(kernel, dtype, values):
-    ours_fn, theirs_fn = ACTIVATION_CASES[kernel]
+    _check_activation_kernel(kernel, ACTIVATION_CASES[kernel], _activation_grads, dtype, values)
+
+
+def _check_activation_kernel(kernel, fns, run, dtype, values):
+    """``run(ours, theirs, values, dtype)`` -> (ours, torch's) with the kernel, then ours again with the formula.
+    torch is held to the suite's tolerance (it rounds some constants, e.g. hardsigmoid's 1/6, to float32); the
+    NumPy formula, whose operations the kernel repeats in double, tightly."""
     with kernels_on_cpu(expect=kernel):
-        mine, ref = _activation_grads(ours_fn, theirs_fn, values, dtype)
-    # torch is held to the suite's tolerance (it rounds some constants, e.g. hardsigmoid's 1/6, to float32); the
-    # NumPy formula, whose operations the kernel repeats in double, tightly
+        mine, ref = run(*fns, values, dtype)
+    assert mine.dtype == dtype
     np.testing.assert_allclose(mine, ref, **vars(tolerance(dtype)))
-    plain, _ = _activation_grads(ours_fn, theirs_fn, values, dtype)
+    plain, _ = run(*fns, values, dtype)
     tight = {"rtol": 1e-13, "atol": 1e-15} if dtype == np.float64 else vars(tolerance(dtype))
     np.testing.assert_allclose(mine, plain, **tight)
 
@@ -197,11 +202,15 @@ def test_activation_backward_kernel_at_kinks_and_specials_matches_the_formula(ke
     """At kinks the kernel picks the same side as the formula; inf/-inf inputs give the formula's values; a NaN
     input gives torch's gradient (which for relu, hardtanh, threshold and elu is ``g``, not NaN or 0)."""
     values = [0.0, -0.0, 3.0, -3.0, 0.5, -2.0, 1.5, 20.0, -20.0, np.inf, -np.inf, np.nan]
-    ours_fn, theirs_fn = ACTIVATION_CASES[kernel]
+    _check_activation_kernel_at_specials(kernel, ACTIVATION_CASES[kernel], _activation_grads, values)
+
+
+def _check_activation_kernel_at_specials(kernel, fns, run, values):
+    """float64 at special values: the kernel equals the formula and torch, NaN where they have NaN."""
     with np.errstate(all="ignore"):
         with kernels_on_cpu(expect=kernel):
-            mine, ref = _activation_grads(ours_fn, theirs_fn, values, np.float64)
-        plain, _ = _activation_grads(ours_fn, theirs_fn, values, np.float64)
+            mine, ref = run(*fns, values, np.float64)
+        plain, _ = run(*fns, values, np.float64)
     np.testing.assert_allclose(mine, plain, rtol=1e-13, atol=1e-15, equal_nan=True)
     np.testing.assert_allclose(mine, ref, **vars(tolerance(np.float64)), equal_nan=True)
 
@@ -236,27 +245,14 @@ def _activation_values(ours_fn, theirs_fn, values, dtype):
 @given(values=VALUES)
 @example(values=[-40.0, -20.5, -1.0, 0.25, 1.0, 19.0, 25.0, 40.0])
 def test_activation_forward_kernel_matches_torch(kernel, dtype, values):
-    ours_fn, theirs_fn = FORWARD_CASES[kernel]
-    with kernels_on_cpu(expect=kernel):
-        mine, ref = _activation_values(ours_fn, theirs_fn, values, dtype)
-    assert mine.dtype == dtype
-    np.testing.assert_allclose(mine, ref, **vars(tolerance(dtype)))
-    plain, _ = _activation_values(ours_fn, theirs_fn, values, dtype)
-    tight = {"rtol": 1e-13, "atol": 1e-15} if dtype == np.float64 else vars(tolerance(dtype))
-    np.testing.assert_allclose(mine, plain, **tight)
+    _check_activation_kernel(kernel, FORWARD_CASES[kernel], _activation_values, dtype, values)
 
 
 @pytest.mark.parametrize("kernel", sorted(FORWARD_CASES))
 def test_activation_forward_kernel_at_kinks_and_specials_matches_the_formula(kernel):
     """Kinks, signed zeros, +-inf and NaN give the formula's values (NaN stays NaN)."""
     values = [0.0, -0.0, 3.0, -3.0, 0.5, -2.0, 1.5, 20.0, -20.0, 710.0, -710.0, np.inf, -np.inf, np.nan]
-    ours_fn, theirs_fn = FORWARD_CASES[kernel]
-    with np.errstate(all="ignore"):
-        with kernels_on_cpu(expect=kernel):
-            mine, ref = _activation_values(ours_fn, theirs_fn, values, np.float64)
-        plain, _ = _activation_values(ours_fn, theirs_fn, values, np.float64)
-    np.testing.assert_allclose(mine, plain, rtol=1e-13, atol=1e-15, equal_nan=True)
-    np.testing.assert_allclose(mine, ref, **vars(tolerance(np.float64)), equal_nan=True)
+    _check_activation_kernel_at_specials(kernel, FORWARD_CASES[kernel], _activation_values, values)
 
 
 def test_selu_and_celu_use_the_elu_forward_kernel_with_their_constants():

@@ -198,21 +198,27 @@ MAX_POOL2D = Kernel(
     "  }\n"
     "}\n"
     "if (nk >= 0) { y = nan_value; offset = nk; } else { y = best; offset = bk; }")
+def _covering_windows(body: str) -> str:
+    """C loop over the outputs whose window holds input element (ih, iw): for each kernel offset (kh, kw), in the
+    formula's row-major order, ``body`` runs with that output's (oh, ow) and ``p = oh * OW + ow``."""
+    return ("for (long long kh = 0; kh < KH; ++kh) {\n"
+            "  const long long th = ih + PH - kh * DH;\n"
+            "  if (th < 0 || th % SH != 0 || th / SH >= OH) continue;\n"
+            "  for (long long kw = 0; kw < KW; ++kw) {\n"
+            "    const long long tw = iw + PW - kw * DW;\n"
+            "    if (tw < 0 || tw % SW != 0 || tw / SW >= OW) continue;\n"
+            "    const long long oh = th / SH, ow = tw / SW, p = oh * OW + ow;\n"
+            f"    {body}\n"
+            "  }\n"
+            "}\n")
+
+
+_INPUT_ELEMENT = "const long long iw = (long long)i % W, ih = ((long long)i / W) % H, nc = (long long)i / (W * H);\n"
 MAX_POOL2D_BACKWARD = Kernel(
     "max_pool2d_backward", f"raw T g, raw int32 offset, {_POOL_GEOMETRY}", "T gx",
-    "const long long iw = (long long)i % W, ih = ((long long)i / W) % H, nc = (long long)i / (W * H);\n"
-    "double v = 0.0;\n"
-    "for (long long kh = 0; kh < KH; ++kh) {\n"
-    "  const long long th = ih + PH - kh * DH;\n"
-    "  if (th < 0 || th % SH != 0 || th / SH >= OH) continue;\n"
-    "  for (long long kw = 0; kw < KW; ++kw) {\n"
-    "    const long long tw = iw + PW - kw * DW;\n"
-    "    if (tw < 0 || tw % SW != 0 || tw / SW >= OW) continue;\n"
-    "    const long long o = (nc * OH + th / SH) * OW + tw / SW;\n"
-    "    if (offset[o] == kh * KW + kw) v += (double)g[o];\n"
-    "  }\n"
-    "}\n"
-    "gx = v;")
+    _INPUT_ELEMENT + "double v = 0.0;\n"
+    + _covering_windows("if (offset[nc * OH * OW + p] == kh * KW + kw) v += (double)g[nc * OH * OW + p];")
+    + "gx = v;")
 
 
 def _pool_scalars(geom, x_shape) -> tuple:
@@ -271,19 +277,9 @@ AVG_POOL2D = Kernel(
     "y = s / (per_position ? (double)div[oh * OW + ow] : div0);")
 AVG_POOL2D_BACKWARD = Kernel(
     "avg_pool2d_backward", f"raw T g, raw T div, {_POOL_GEOMETRY}, float64 div0, int64 per_position", "T gx",
-    "const long long iw = (long long)i % W, ih = ((long long)i / W) % H, nc = (long long)i / (W * H);\n"
-    "double v = 0.0;\n"
-    "for (long long kh = 0; kh < KH; ++kh) {\n"
-    "  const long long th = ih + PH - kh * DH;\n"
-    "  if (th < 0 || th % SH != 0 || th / SH >= OH) continue;\n"
-    "  for (long long kw = 0; kw < KW; ++kw) {\n"
-    "    const long long tw = iw + PW - kw * DW;\n"
-    "    if (tw < 0 || tw % SW != 0 || tw / SW >= OW) continue;\n"
-    "    const long long p = (th / SH) * OW + tw / SW;\n"
-    "    v += (double)g[nc * OH * OW + p] / (per_position ? (double)div[p] : div0);\n"
-    "  }\n"
-    "}\n"
-    "gx = v;")
+    _INPUT_ELEMENT + "double v = 0.0;\n"
+    + _covering_windows("v += (double)g[nc * OH * OW + p] / (per_position ? (double)div[p] : div0);")
+    + "gx = v;")
 
 
 def _avg_divisor_args(xp, divisor, like) -> tuple:
@@ -320,19 +316,11 @@ def avg_pool2d_backward(xp, g, geom, divisor, x_shape):
 # it sums, in the formula's order, the column entries of every kernel offset whose window covers it, plus the bias
 COL2IM2D = Kernel(
     "col2im2d", f"raw T cols, raw T b, int64 N, int64 C, {_POOL_GEOMETRY}, int64 has_bias", "T x",
-    "const long long w = (long long)i % W, h = ((long long)i / W) % H, c = ((long long)i / (W * H)) % C;\n"
+    "const long long iw = (long long)i % W, ih = ((long long)i / W) % H, c = ((long long)i / (W * H)) % C;\n"
     "const long long n = (long long)i / (W * H * C);\n"
     "double s = 0.0;\n"
-    "for (long long kh = 0; kh < KH; ++kh) {\n"
-    "  const long long th = h + PH - kh * DH;\n"
-    "  if (th < 0 || th % SH != 0 || th / SH >= OH) continue;\n"
-    "  for (long long kw = 0; kw < KW; ++kw) {\n"
-    "    const long long tw = w + PW - kw * DW;\n"
-    "    if (tw < 0 || tw % SW != 0 || tw / SW >= OW) continue;\n"
-    "    s += (double)cols[((((c * KH + kh) * KW + kw) * OH + th / SH) * OW + tw / SW) * N + n];\n"
-    "  }\n"
-    "}\n"
-    "if (has_bias) s += (double)b[c];\n"
+    + _covering_windows("s += (double)cols[((((c * KH + kh) * KW + kw) * OH + oh) * OW + ow) * N + n];")
+    + "if (has_bias) s += (double)b[c];\n"
     "x = s;")
 
 
