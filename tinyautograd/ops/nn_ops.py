@@ -456,7 +456,7 @@ class PointwiseLossBackward(Node):
         want_t = self.next_nodes[1] is not None
         if self.kernel is not None and not ns.create_graph and self.weight is None and self.divisor:
             kernel, scalars = self.kernel
-            grads = F.loss_backward(ns.xp, kernel, x, t, g, self.divisor or 1, want_t, *scalars)
+            grads = F.loss_backward(ns.xp, kernel, x, t, g, self.divisor, want_t, *scalars)
             if grads is not None:
                 return grads
         gx, gt = self.kind(ns, x, t, self.params, want_t)
