@@ -97,13 +97,16 @@ def forward(xp, kernel: Kernel, x, *scalars):
 
 
 # Cross entropy from logits (``softmax`` = 1) or nll_loss of log-probabilities (``softmax`` = 0) with class
-# indices, one thread per row of an (N, C) array: the row's max, log of the summed exponentials and loss in one
-# launch; ``count`` is 1 (counted), 0 (ignore_index) or -1e30 (a target out of range, found by the caller from the
-# sign of the sum). The backward is one launch over the (N, C) elements.
+# indices, optional class weights ``w`` and label smoothing ``eps``, one thread per row of an (N, C) array: the
+# row's max, log of the summed exponentials and loss in one launch; ``count`` is the target's weight (1 without
+# weights), 0 (ignore_index) or -1e30 (a target out of range, found by the caller from the sign of the sum); ``qsum``
+# is the row's total target mass, sum_c q_c, for the backward. The backward is one launch over the (N, C)
+# elements: a * (p_c * qsum - q_c), with q_c = w_t (1 - eps) [c = t] + (eps / C) w_c.
 CROSS_ENTROPY_ROW_LIMIT = 4096
 CROSS_ENTROPY = Kernel(
-    "cross_entropy_rows", "raw T x, int64 t, int64 C, int64 ignore_index, int64 softmax",
-    "T loss, T rowmax, T logsum, T count",
+    "cross_entropy_rows",
+    "raw T x, int64 t, raw T w, int64 C, int64 ignore_index, int64 softmax, int64 has_w, float64 eps",
+    "T loss, T rowmax, T logsum, T count, T qsum",
     "const long long base = (long long)i * C;\n"
     "double m = 0.0, ls = 0.0;\n"
     "if (softmax) {\n"
@@ -114,21 +117,39 @@ CROSS_ENTROPY = Kernel(
     "  ls = log(s);\n"
     "}\n"
     "rowmax = m; logsum = ls;\n"
-    "if (t == ignore_index) { loss = 0.0; count = 0.0; }\n"
-    "else if (t < 0 || t >= C) { loss = 0.0; count = -1.0e30; }\n"
-    "else { loss = ls - ((double)x[base + t] - m); count = 1.0; }")
+    "if (t == ignore_index) { loss = 0.0; count = 0.0; qsum = 0.0; }\n"
+    "else if (t < 0 || t >= C) { loss = 0.0; count = -1.0e30; qsum = 0.0; }\n"
+    "else {\n"
+    "  const double wt = has_w ? (double)w[t] : 1.0;\n"
+    "  const double nll = -(wt * (((double)x[base + t] - m) - ls));\n"
+    "  double value = nll, mass = wt;\n"
+    "  if (eps != 0.0) {\n"
+    "    double sm = 0.0, ws = 0.0;\n"
+    "    for (long long j = 0; j < C; ++j) {\n"
+    "      const double wj = has_w ? (double)w[j] : 1.0;\n"
+    "      sm += wj * (((double)x[base + j] - m) - ls); ws += wj;\n"
+    "    }\n"
+    "    value = (1.0 - eps) * nll + (eps / (double)C) * -sm;\n"
+    "    mass = wt * (1.0 - eps) + (eps / (double)C) * ws;\n"
+    "  }\n"
+    "  loss = value; count = wt; qsum = mass;\n"
+    "}")
 CROSS_ENTROPY_BACKWARD = Kernel(
     "cross_entropy_backward",
-    "T x, raw T rowmax, raw T logsum, raw int64 t, raw T a, int64 C, int64 ignore_index, int64 per_row, "
-    "int64 mean, float64 divisor, int64 softmax", "T gx",
+    "T x, raw T rowmax, raw T logsum, raw int64 t, raw T a, raw T w, raw T qsum, int64 C, int64 ignore_index, "
+    "int64 per_row, int64 mean, float64 divisor, int64 softmax, int64 has_w, float64 eps", "T gx",
     "const long long r = (long long)i / C; const long long c = (long long)i % C;\n"
     "const long long tr = t[r];\n"
-    "const double valid = tr != ignore_index ? 1.0 : 0.0;\n"
+    "const bool valid = tr != ignore_index;\n"
     "const double p = softmax ? exp(((double)x - (double)rowmax[r]) - (double)logsum[r]) : 0.0;\n"
-    "const double q = c == tr ? valid : 0.0;\n"
+    "double q = 0.0;\n"
+    "if (valid) {\n"
+    "  if (c == tr) q = (has_w ? (double)w[tr] : 1.0) * (1.0 - eps);\n"
+    "  if (eps != 0.0) q += (eps / (double)C) * (has_w ? (double)w[c] : 1.0);\n"
+    "}\n"
     "double scale = per_row ? (double)a[r] : (double)a[0];\n"
     "if (mean) scale = divisor != 0.0 ? scale / divisor : scale * 0.0;\n"
-    "gx = (p * valid - q) * scale;")
+    "gx = (p * (double)qsum[r] - q) * scale;")
 
 # softmax / log_softmax along the last axis of a contiguous (N, C) view, one thread per row; ``rows`` is an (N,)
 # output that sets the launch size (it receives the row's log-sum-exp)

@@ -872,7 +872,7 @@ class CrossEntropyBackward(Node):
             self.valid = self.tt != self.ignore_index
             self.tt = xp.where(self.valid, self.tt, 0)
         if self.out is None and self.rows is not None and self.saved is not None:
-            rowmax, logsum = self.rows
+            rowmax, logsum = self.rows[:2]
             x = self.saved[0]._data.reshape(self.work_shape)
             self.out = (x - rowmax[:, None]) - logsum[:, None]
 
@@ -881,21 +881,25 @@ class CrossEntropyBackward(Node):
 
 
 def _use_class_rows(x, t, weight) -> bool:
-    """Whether the fused class-index kernels take an (N, C) input (CUDA, float32/64, no class weights)."""
-    return (weight is None and x.ndim == 2 and 0 < x.shape[1] <= F.CROSS_ENTROPY_ROW_LIMIT and x.shape[0] > 0
-            and _kernels.enabled(xp_of(x)) and _kernels.supported(x))
+    """Whether the fused class-index kernels take an (N, C) input (CUDA, float32/64, class weights or not)."""
+    return (x.ndim == 2 and 0 < x.shape[1] <= F.CROSS_ENTROPY_ROW_LIMIT and x.shape[0] > 0
+            and _kernels.enabled(xp_of(x)) and _kernels.supported(x, *([] if weight is None else [weight])))
 
 
-def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched: bool, softmax: bool) -> Tensor:
-    """``cross_entropy`` (``softmax``) or ``nll_loss`` for an (N, C) input and class indices without weights, in
-    fused kernels: one launch for the per-row losses, one for the backward."""
+def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched: bool, softmax: bool, w=None,
+                eps: float = 0.0) -> Tensor:
+    """``cross_entropy`` (``softmax``; with label smoothing ``eps``) or ``nll_loss`` for an (N, C) input and class
+    indices, class weights ``w`` or none, in fused kernels: one launch for the per-row losses, one for the
+    backward."""
     xp = xp_of(x)
     n, classes = x.shape
     x = xp.ascontiguousarray(x)
     t = t.astype(np.int64, copy=False)
-    loss, rowmax, logsum, count = (xp.empty(n, dtype=x.dtype) for _ in range(4))
+    loss, rowmax, logsum, count, qsum = (xp.empty(n, dtype=x.dtype) for _ in range(5))
     # raw arrays go in flat (1-d views): the kernel indexes x[row * C + col]
-    F.CROSS_ENTROPY(x.reshape(-1), t, classes, int(ignore_index), int(softmax), loss, rowmax, logsum, count)
+    flat = x.reshape(-1)
+    F.CROSS_ENTROPY(flat, t, flat if w is None else w, classes, int(ignore_index), int(softmax), int(w is not None),
+                    float(eps), loss, rowmax, logsum, count, qsum)
     total = count.sum()
     divisor = float(total)
     if divisor < 0:
@@ -905,14 +909,14 @@ def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched:
         return wrap(y)
     if softmax:
         node = CrossEntropyBackward((edge(input),))
-        node.out, node.valid, node.weight, node.smoothing, node.prob = None, None, None, 0.0, False
+        node.out, node.valid, node.weight, node.smoothing, node.prob = None, None, w, float(eps), False
         node.probs = None
         node.saved = (input,)
         node.versions = (input._version[0],)
     else:
         node = NllLossBackward((edge(input),))
         node.wy, node.in_shape = None, input._data.shape
-    node.rows, node.tt, node.ignore_index = (rowmax, logsum), t, ignore_index
+    node.rows, node.tt, node.ignore_index = (rowmax, logsum, qsum, w, float(eps)), t, ignore_index
     node.reduction, node.divisor, node.work_shape = reduction, divisor, (n, classes)
     return wrap(y, node)
 
@@ -951,13 +955,13 @@ def _class_rows_cpu(input: Tensor, x, t, ignore_index: int, reduction: str, batc
 def _class_rows_backward(xp, node, x, g, softmax: bool):
     """The input gradient of a ``_class_rows`` loss in one launch, shaped like the loss's input. nll_loss passes
     no ``x`` (its gradient does not depend on it): a broadcast placeholder sets the kernel's shape."""
-    rowmax, logsum = node.rows
+    rowmax, logsum, qsum, w, eps = node.rows
     shape = node.work_shape
     x = xp.broadcast_to(xp.empty(1, dtype=g.dtype), shape) if x is None else x.reshape(shape)
     gx = xp.empty(shape, dtype=g.dtype)
-    F.CROSS_ENTROPY_BACKWARD(x, rowmax, logsum, node.tt, g.reshape(-1), shape[1], node.ignore_index,
-                             int(node.reduction == "none"), int(node.reduction == "mean"), float(node.divisor),
-                             int(softmax), gx)
+    F.CROSS_ENTROPY_BACKWARD(x, rowmax, logsum, node.tt, g.reshape(-1), qsum if w is None else w, qsum, shape[1],
+                             node.ignore_index, int(node.reduction == "none"), int(node.reduction == "mean"),
+                             float(node.divisor), int(softmax), int(w is not None), eps, gx)
     return gx
 
 
@@ -1006,8 +1010,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if w is not None and w.shape != (classes,):
         raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {classes} classes or "
                            f"no classes but got weight tensor of shape: {list(w.shape)}")
-    if not prob and not label_smoothing and _use_class_rows(x, t, w):
-        return _class_rows(input, x, t, ignore_index, reduction, batched, softmax=True)
+    if not prob and _use_class_rows(x, t, w):
+        return _class_rows(input, x, t, ignore_index, reduction, batched, True, w, label_smoothing)
     if not prob and not label_smoothing and w is None and xp is np:
         out = _class_rows_cpu(input, x, t, ignore_index, reduction, batched)
         if out is not None:
@@ -1058,7 +1062,8 @@ class NllLossBackward(Node):
             if self.wy is None:  # after a fused forward: what the formula needs
                 valid = self.tt != self.ignore_index
                 self.tt = xp_of(self.tt).where(valid, self.tt, 0)
-                self.wy = valid.astype(self.rows[0].dtype)
+                w = self.rows[3]
+                self.wy = valid.astype(self.rows[0].dtype) if w is None else w[self.tt] * valid
         a = g
         if self.reduction == "mean":
             # every target ignored: the loss is nan (0/0) but, as in torch, the gradient is zero
@@ -1096,7 +1101,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
         raise RuntimeError(f"nll_loss: weight tensor should be defined either for all {classes} classes or no "
                            f"classes but got weight tensor of shape: {list(w.shape)}")
     if _use_class_rows(x, t, w):
-        return _class_rows(input, x, t, ignore_index, reduction, batched, softmax=False)
+        return _class_rows(input, x, t, ignore_index, reduction, batched, False, w)
     valid, tt = _checked_targets(xp, t, classes, ignore_index)
     wy = valid.astype(x.dtype) if w is None else w[tt] * valid
     per = -wy * xp.take_along_axis(x, tt[:, None], axis=1)[:, 0]
