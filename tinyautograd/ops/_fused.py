@@ -12,6 +12,8 @@ activations' call sites.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _kernels
@@ -97,23 +99,25 @@ def forward(xp, kernel: Kernel, x, *scalars):
 
 
 # Cross entropy from logits (``softmax`` = 1) or nll_loss of log-probabilities (``softmax`` = 0) with class
-# indices, optional class weights ``w`` and label smoothing ``eps``, one thread per row of an (N, C) array: the
-# row's max, log of the summed exponentials and loss in one launch; ``count`` is the target's weight (1 without
+# indices, optional class weights ``w`` and label smoothing ``eps``, one thread per position of an (N, C, inner)
+# array (its C values ``inner`` apart; inner = 1 for (N, C)): the row's max, log of the summed exponentials and loss
+# in one launch; ``count`` is the target's weight (1 without
 # weights), 0 (ignore_index) or -1e30 (a target out of range, found by the caller from the sign of the sum); ``qsum``
 # is the row's total target mass, sum_c q_c, for the backward. The backward is one launch over the (N, C)
 # elements: a * (p_c * qsum - q_c), with q_c = w_t (1 - eps) [c = t] + (eps / C) w_c.
+# a row's first element in an (outer, C, inner) array, for thread i over its outer * inner rows
+_ROW = "const long long base = ((long long)i / inner) * C * inner + (long long)i % inner;\n"
 CROSS_ENTROPY_ROW_LIMIT = 4096
 CROSS_ENTROPY = Kernel(
     "cross_entropy_rows",
-    "raw T x, int64 t, raw T w, int64 C, int64 ignore_index, int64 softmax, int64 has_w, float64 eps",
+    "raw T x, int64 t, raw T w, int64 C, int64 inner, int64 ignore_index, int64 softmax, int64 has_w, float64 eps",
     "T loss, T rowmax, T logsum, T count, T qsum",
-    "const long long base = (long long)i * C;\n"
-    "double m = 0.0, ls = 0.0;\n"
+    _ROW + "double m = 0.0, ls = 0.0;\n"
     "if (softmax) {\n"
     "  m = x[base];\n"
-    "  for (long long j = 1; j < C; ++j) { const double v = x[base + j]; m = (v != v || v > m) ? v : m; }\n"
+    "  for (long long j = 1; j < C; ++j) { const double v = x[base + j * inner]; m = (v != v || v > m) ? v : m; }\n"
     "  double s = 0.0;\n"
-    "  for (long long j = 0; j < C; ++j) s += exp((double)x[base + j] - m);\n"
+    "  for (long long j = 0; j < C; ++j) s += exp((double)x[base + j * inner] - m);\n"
     "  ls = log(s);\n"
     "}\n"
     "rowmax = m; logsum = ls;\n"
@@ -121,13 +125,13 @@ CROSS_ENTROPY = Kernel(
     "else if (t < 0 || t >= C) { loss = 0.0; count = -1.0e30; qsum = 0.0; }\n"
     "else {\n"
     "  const double wt = has_w ? (double)w[t] : 1.0;\n"
-    "  const double nll = -(wt * (((double)x[base + t] - m) - ls));\n"
+    "  const double nll = -(wt * (((double)x[base + t * inner] - m) - ls));\n"
     "  double value = nll, mass = wt;\n"
     "  if (eps != 0.0) {\n"
     "    double sm = 0.0, ws = 0.0;\n"
     "    for (long long j = 0; j < C; ++j) {\n"
     "      const double wj = has_w ? (double)w[j] : 1.0;\n"
-    "      sm += wj * (((double)x[base + j] - m) - ls); ws += wj;\n"
+    "      sm += wj * (((double)x[base + j * inner] - m) - ls); ws += wj;\n"
     "    }\n"
     "    value = (1.0 - eps) * nll + (eps / (double)C) * -sm;\n"
     "    mass = wt * (1.0 - eps) + (eps / (double)C) * ws;\n"
@@ -136,9 +140,10 @@ CROSS_ENTROPY = Kernel(
     "}")
 CROSS_ENTROPY_BACKWARD = Kernel(
     "cross_entropy_backward",
-    "T x, raw T rowmax, raw T logsum, raw int64 t, raw T a, raw T w, raw T qsum, int64 C, int64 ignore_index, "
-    "int64 per_row, int64 mean, float64 divisor, int64 softmax, int64 has_w, float64 eps", "T gx",
-    "const long long r = (long long)i / C; const long long c = (long long)i % C;\n"
+    "T x, raw T rowmax, raw T logsum, raw int64 t, raw T a, raw T w, raw T qsum, int64 C, int64 inner, "
+    "int64 ignore_index, int64 per_row, int64 mean, float64 divisor, int64 softmax, int64 has_w, float64 eps", "T gx",
+    "const long long r = ((long long)i / (C * inner)) * inner + (long long)i % inner;\n"
+    "const long long c = ((long long)i / inner) % C;\n"
     "const long long tr = t[r];\n"
     "const bool valid = tr != ignore_index;\n"
     "const double p = softmax ? exp(((double)x - (double)rowmax[r]) - (double)logsum[r]) : 0.0;\n"
@@ -151,53 +156,59 @@ CROSS_ENTROPY_BACKWARD = Kernel(
     "if (mean) scale = divisor != 0.0 ? scale / divisor : scale * 0.0;\n"
     "gx = (p * (double)qsum[r] - q) * scale;")
 
-# softmax / log_softmax along the last axis of a contiguous (N, C) view, one thread per row; ``rows`` is an (N,)
-# output that sets the launch size (it receives the row's log-sum-exp)
-_ROW_MAX = ("const long long base = (long long)i * C;\n"
-            "double m = x[base];\n"
-            "for (long long j = 1; j < C; ++j) { const double v = x[base + j]; m = (v != v || v > m) ? v : m; }\n"
+# softmax / log_softmax along one axis of a contiguous array seen as (outer, C, inner), one thread per (outer, inner)
+# row, whose C values lie ``inner`` apart; ``rows`` is an (outer * inner,) output that sets the launch size (it
+# receives the row's log-sum-exp or sum)
+_ROW_MAX = (_ROW + "double m = x[base];\n"
+            "for (long long j = 1; j < C; ++j) { const double v = x[base + j * inner]; m = (v != v || v > m) ? v : m; }\n"
             "double s = 0.0;\n"
-            "for (long long j = 0; j < C; ++j) s += exp((double)x[base + j] - m);\n")
+            "for (long long j = 0; j < C; ++j) s += exp((double)x[base + j * inner] - m);\n")
 SOFTMAX_ROW_LIMIT = 4096
-LOG_SOFTMAX = Kernel("log_softmax_rows", "raw T x, int64 C", "raw T y, T rows",
+LOG_SOFTMAX = Kernel("log_softmax_rows", "raw T x, int64 C, int64 inner", "raw T y, T rows",
                      _ROW_MAX + "const double ls = log(s);\n"
-                     "for (long long j = 0; j < C; ++j) y[base + j] = ((double)x[base + j] - m) - ls;\n"
+                     "for (long long j = 0; j < C; ++j) y[base + j * inner] = ((double)x[base + j * inner] - m) - ls;\n"
                      "rows = m + ls;")
-SOFTMAX = Kernel("softmax_rows", "raw T x, int64 C", "raw T y, T rows",
-                 _ROW_MAX + "for (long long j = 0; j < C; ++j) y[base + j] = exp((double)x[base + j] - m) / s;\n"
+SOFTMAX = Kernel("softmax_rows", "raw T x, int64 C, int64 inner", "raw T y, T rows",
+                 _ROW_MAX + "for (long long j = 0; j < C; ++j) y[base + j * inner] = exp((double)x[base + j * inner] - m) / s;\n"
                  "rows = m + log(s);")
 LOG_SOFTMAX_BACKWARD = Kernel(
-    "log_softmax_backward_rows", "raw T g, raw T y, int64 C", "raw T gx, T rows",
-    "const long long base = (long long)i * C;\n"
-    "double s = 0.0;\n"
-    "for (long long j = 0; j < C; ++j) s += (double)g[base + j];\n"
-    "for (long long j = 0; j < C; ++j) gx[base + j] = (double)g[base + j] - exp((double)y[base + j]) * s;\n"
+    "log_softmax_backward_rows", "raw T g, raw T y, int64 C, int64 inner", "raw T gx, T rows",
+    _ROW + "double s = 0.0;\n"
+    "for (long long j = 0; j < C; ++j) s += (double)g[base + j * inner];\n"
+    "for (long long j = 0; j < C; ++j) {\n"
+    "  const long long k = base + j * inner;\n"
+    "  gx[k] = (double)g[k] - exp((double)y[k]) * s;\n"
+    "}\n"
     "rows = s;")
 SOFTMAX_BACKWARD = Kernel(
-    "softmax_backward_rows", "raw T g, raw T y, int64 C", "raw T gx, T rows",
-    "const long long base = (long long)i * C;\n"
-    "double s = 0.0;\n"
-    "for (long long j = 0; j < C; ++j) s += (double)g[base + j] * (double)y[base + j];\n"
-    "for (long long j = 0; j < C; ++j) gx[base + j] = (double)y[base + j] * ((double)g[base + j] - s);\n"
+    "softmax_backward_rows", "raw T g, raw T y, int64 C, int64 inner", "raw T gx, T rows",
+    _ROW + "double s = 0.0;\n"
+    "for (long long j = 0; j < C; ++j) s += (double)g[base + j * inner] * (double)y[base + j * inner];\n"
+    "for (long long j = 0; j < C; ++j) {\n"
+    "  const long long k = base + j * inner;\n"
+    "  gx[k] = (double)y[k] * ((double)g[k] - s);\n"
+    "}\n"
     "rows = s;")
 
 
-def rows(xp, kernel: Kernel, *arrays):
-    """Run a row kernel over arrays whose last axis is the row: returns the new (same-shaped) result array."""
+def rows(xp, kernel: Kernel, axis: int, *arrays):
+    """Run a row kernel over arrays whose ``axis`` is the row: returns the new (same-shaped) result array."""
     shape = arrays[0].shape
-    classes = shape[-1]
+    classes = shape[axis]
+    inner = math.prod(shape[axis + 1:])
     flat = [xp.ascontiguousarray(a).reshape(-1) for a in arrays]
     out = xp.empty(shape, dtype=arrays[0].dtype)
-    kernel(*flat, classes, out.reshape(-1), xp.empty(arrays[0].size // classes, dtype=out.dtype))
+    kernel(*flat, classes, inner, out.reshape(-1), xp.empty(arrays[0].size // classes, dtype=out.dtype))
     return out
 
 
 def rows_apply(xp, axis: int, *arrays) -> bool:
-    """Whether the softmax row kernels apply: last axis, 1 to SOFTMAX_ROW_LIMIT classes, float32/float64."""
+    """Whether the softmax row kernels apply: 1 to SOFTMAX_ROW_LIMIT values along ``axis``, float32/float64."""
     if not _kernels.enabled(xp):
         return False
     a = arrays[0]
-    return axis == a.ndim - 1 and 0 < a.shape[-1] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.supported(*arrays)
+    return 0 < a.shape[axis] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.supported(*arrays)
+
 
 # 2-d max pooling, one thread per output (forward) or per input element (backward).
 # Positions outside the input count as -inf, as the formula's padded buffer does; the arg-max is the first offset

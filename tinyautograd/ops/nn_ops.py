@@ -872,34 +872,38 @@ class CrossEntropyBackward(Node):
             self.valid = self.tt != self.ignore_index
             self.tt = xp.where(self.valid, self.tt, 0)
         if self.out is None and self.rows is not None and self.saved is not None:
-            rowmax, logsum = self.rows[:2]
-            x = self.saved[0]._data.reshape(self.work_shape)
-            self.out = (x - rowmax[:, None]) - logsum[:, None]
+            shape = self.work_shape
+            stat_shape = (shape[0], 1) + tuple(shape[2:])
+            rowmax, logsum = (a.reshape(stat_shape) for a in self.rows[:2])
+            x = self.saved[0]._data.reshape(shape)
+            self.out = (x - rowmax) - logsum
 
     def name(self) -> str:
         return "NllLossBackward0" if not self.prob else "DivBackward1"
 
 
 def _use_class_rows(x, t, weight) -> bool:
-    """Whether the fused class-index kernels take an (N, C) input (CUDA, float32/64, class weights or not)."""
-    return (x.ndim == 2 and 0 < x.shape[1] <= F.CROSS_ENTROPY_ROW_LIMIT and x.shape[0] > 0
+    """Whether the fused class-index kernels take an (N, C, ...) input (CUDA, float32/64, class weights or not)."""
+    return (x.ndim >= 2 and 0 < x.shape[1] <= F.CROSS_ENTROPY_ROW_LIMIT and x.size > 0
             and _kernels.enabled(xp_of(x)) and _kernels.supported(x, *([] if weight is None else [weight])))
 
 
 def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched: bool, softmax: bool, w=None,
                 eps: float = 0.0) -> Tensor:
-    """``cross_entropy`` (``softmax``; with label smoothing ``eps``) or ``nll_loss`` for an (N, C) input and class
-    indices, class weights ``w`` or none, in fused kernels: one launch for the per-row losses, one for the
-    backward."""
+    """``cross_entropy`` (``softmax``; with label smoothing ``eps``) or ``nll_loss`` for an (N, C, ...) input and
+    class indices, class weights ``w`` or none, in fused kernels: one launch for the per-position losses, one for
+    the backward."""
     xp = xp_of(x)
-    n, classes = x.shape
+    shape = x.shape
+    classes, positions = shape[1], x.size // shape[1]
     x = xp.ascontiguousarray(x)
     t = t.astype(np.int64, copy=False)
-    loss, rowmax, logsum, count, qsum = (xp.empty(n, dtype=x.dtype) for _ in range(5))
-    # raw arrays go in flat (1-d views): the kernel indexes x[row * C + col]
+    loss, rowmax, logsum, count, qsum = (xp.empty(positions, dtype=x.dtype) for _ in range(5))
+    # raw arrays go in flat (1-d views): the kernel indexes x[(n * C + class) * inner + position]
     flat = x.reshape(-1)
-    F.CROSS_ENTROPY(flat, t, flat if w is None else w, classes, int(ignore_index), int(softmax), int(w is not None),
-                    float(eps), loss, rowmax, logsum, count, qsum)
+    F.CROSS_ENTROPY(flat, t.reshape(-1), flat if w is None else w, classes, positions // shape[0], int(ignore_index),
+                    int(softmax), int(w is not None), float(eps), loss, rowmax, logsum, count, qsum)
+    loss = loss.reshape(t.shape)
     total = count.sum()
     divisor = float(total)
     if divisor < 0:
@@ -917,7 +921,7 @@ def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched:
         node = NllLossBackward((edge(input),))
         node.wy, node.in_shape = None, input._data.shape
     node.rows, node.tt, node.ignore_index = (rowmax, logsum, qsum, w, float(eps)), t, ignore_index
-    node.reduction, node.divisor, node.work_shape = reduction, divisor, (n, classes)
+    node.reduction, node.divisor, node.work_shape = reduction, divisor, shape
     return wrap(y, node)
 
 
@@ -959,8 +963,8 @@ def _class_rows_backward(xp, node, x, g, softmax: bool):
     shape = node.work_shape
     x = xp.broadcast_to(xp.empty(1, dtype=g.dtype), shape) if x is None else x.reshape(shape)
     gx = xp.empty(shape, dtype=g.dtype)
-    F.CROSS_ENTROPY_BACKWARD(x, rowmax, logsum, node.tt, g.reshape(-1), qsum if w is None else w, qsum, shape[1],
-                             node.ignore_index, int(node.reduction == "none"), int(node.reduction == "mean"),
+    F.CROSS_ENTROPY_BACKWARD(x, rowmax, logsum, node.tt.reshape(-1), g.reshape(-1), qsum if w is None else w, qsum,
+                             shape[1], math.prod(shape[2:]), node.ignore_index, int(node.reduction == "none"), int(node.reduction == "mean"),
                              float(node.divisor), int(softmax), int(w is not None), eps, gx)
     return gx
 

@@ -559,7 +559,7 @@ class SoftmaxBackward(Node):
     def backward(self, ns, g):
         y = ns.out(self)
         if not ns.create_graph and F.rows_apply(ns.xp, self.axis, y, g):
-            return (F.rows(ns.xp, F.SOFTMAX_BACKWARD, g, y),)
+            return (F.rows(ns.xp, F.SOFTMAX_BACKWARD, self.axis, g, y),)
         return (y * (g - ns.sum(g * y, axis=self.axis, keepdims=True)),)
 
     def name(self) -> str:
@@ -573,7 +573,7 @@ class LogSoftmaxBackward(Node):
     def backward(self, ns, g):
         y = ns.out(self)
         if not ns.create_graph and F.rows_apply(ns.xp, self.axis, y, g):
-            return (F.rows(ns.xp, F.LOG_SOFTMAX_BACKWARD, g, y),)
+            return (F.rows(ns.xp, F.LOG_SOFTMAX_BACKWARD, self.axis, g, y),)
         return (g - ns.exp(y) * ns.sum(g, axis=self.axis, keepdims=True),)
 
     def name(self) -> str:
@@ -589,7 +589,7 @@ def _softmax_dim(input: Tensor, dim, op: str) -> int:
 
 
 def _softmax_family(input: Tensor, dim, dtype, op: str, node_cls, kernel, formula, zero_d):
-    """softmax/log_softmax: validation, dim choice, the last-axis row kernel where it applies (CUDA), else
+    """softmax/log_softmax: validation, dim choice, the row kernel where it applies (CUDA), else
     ``formula(xp, d, axis)``; ``zero_d(xp, d)`` for a 0-d input."""
     d = input._data if dtype is None else input._data.astype(_dtype.to_dtype(dtype).np_dtype)
     if d.dtype.kind != "f":
@@ -601,7 +601,7 @@ def _softmax_family(input: Tensor, dim, dtype, op: str, node_cls, kernel, formul
     elif d.size == 0:
         y = d.copy()
     elif F.rows_apply(xp, axis, d):
-        y = F.rows(xp, kernel, d)
+        y = F.rows(xp, kernel, axis, d)
     else:
         y = formula(xp, d, axis)
     if grad_state.enabled and input.requires_grad:
