@@ -449,15 +449,21 @@ BATCH_NORM_INPUT_GRAD = Kernel(
 # (R, D) block), then one launch to normalise and apply the per-feature affine map (5 launches, the formula 10).
 # Backward: the products g*w, g*w*xhat, g*xhat in one launch, their sums over features (per row) and over rows
 # (the weight's and bias's gradients), the input gradient in one more (6 launches, the formula about 12).
+# group norm uses the same kernels: a row is one (sample, group), D its channels times positions, and the affine
+# parameters are per channel (``S`` positions per channel, ``C`` channels) instead of per feature
+_ROW_AND_PARAM = ("const long long r = (long long)i / D;\n"
+                  "const long long j = per_channel ? ((long long)i / S) % C : (long long)i % D;\n")
 LAYER_NORM_NORMALIZE = Kernel(
-    "layer_norm_normalize", "T x, raw T mean, raw T invstd, raw T w, raw T b, int64 D, int64 has_w, int64 has_b",
-    "T y", "const long long r = (long long)i / D, j = (long long)i % D;\n"
-    "const double h = ((double)x - (double)mean[r]) * (double)invstd[r];\n"
+    "layer_norm_normalize",
+    "T x, raw T mean, raw T invstd, raw T w, raw T b, int64 D, int64 S, int64 C, int64 per_channel, int64 has_w, "
+    "int64 has_b", "T y", _ROW_AND_PARAM
+    + "const double h = ((double)x - (double)mean[r]) * (double)invstd[r];\n"
     "y = h * (has_w ? (double)w[j] : 1.0) + (has_b ? (double)b[j] : 0.0);")
 LAYER_NORM_PRODUCTS = Kernel(
-    "layer_norm_products", "T g, T x, raw T mean, raw T invstd, raw T w, int64 D, int64 has_w", "T gy, T gyh, T gh",
-    "const long long r = (long long)i / D, j = (long long)i % D;\n"
-    "const double h = ((double)x - (double)mean[r]) * (double)invstd[r];\n"
+    "layer_norm_products",
+    "T g, T x, raw T mean, raw T invstd, raw T w, int64 D, int64 S, int64 C, int64 per_channel, int64 has_w",
+    "T gy, T gyh, T gh", _ROW_AND_PARAM
+    + "const double h = ((double)x - (double)mean[r]) * (double)invstd[r];\n"
     "const double G = g, wy = G * (has_w ? (double)w[j] : 1.0);\n"
     "gy = wy; gyh = wy * h; gh = G * h;")
 LAYER_NORM_INPUT_GRAD = Kernel(
@@ -545,9 +551,10 @@ def batch_norm_backward(xp, g, x, w, mean, invstd, need_gx: bool):
     return (gx if need_gx else None), gw, gb
 
 
-def layer_norm(xp, x, w, b, eps: float, features: int):
-    """``(y, mean, invstd)`` of layer norm over the last ``features`` values (mean/invstd per row, shaped (R,)),
-    or None when the kernels do not apply."""
+def layer_norm(xp, x, w, b, eps: float, features: int, groups: int = 0):
+    """``(y, mean, invstd)`` of layer norm over the last ``features`` values (mean/invstd per row, shaped (R,)), or
+    of group norm with ``groups`` groups (rows = (sample, group), ``features`` = C / groups * positions, per-channel
+    ``w``/``b``); None when the kernels do not apply."""
     if not x.size or not _kernels.enabled(xp) or not _kernels.supported(x, *(p for p in (w, b) if p is not None)):
         return None
     rows = x.size // features
@@ -561,25 +568,40 @@ def layer_norm(xp, x, w, b, eps: float, features: int):
                      xp.empty(rows, dtype=x.dtype))
     y = xp.empty(x.shape, dtype=x.dtype)
     LAYER_NORM_NORMALIZE(x2, mean, invstd, mean if w is None else w.reshape(-1), mean if b is None else b.reshape(-1),
-                         features, int(w is not None), int(b is not None), y.reshape(rows, features))
+                         features, *_param_layout(x, groups), int(w is not None), int(b is not None),
+                         y.reshape(rows, features))
     return y, mean, invstd
 
 
-def layer_norm_backward(xp, g, x, w, mean, invstd, need_gx: bool, need_w: bool, need_b: bool):
-    """``(gx, gw, gb)`` (flat (D,) parameter gradients; None where not needed) of a fused layer norm, or None."""
+def _param_layout(x, groups: int) -> tuple:
+    """(S, C, per_channel) for the row kernels: group norm's parameters are per channel of (N, C, S...)."""
+    if not groups:
+        return 1, 1, 0
+    channels = x.shape[1]
+    return x.size // (x.shape[0] * channels), channels, 1
+
+
+def layer_norm_backward(xp, g, x, w, mean, invstd, need_gx: bool, need_w: bool, need_b: bool, groups: int = 0):
+    """``(gx, gw, gb)`` (flat (D,) parameter gradients, (C,) for group norm; None where not needed) of a fused
+    layer or group norm, or None."""
     if not g.size or not _kernels.enabled(xp) or not _kernels.supported(g, x, mean, *([] if w is None else [w])):
         return None
     rows = mean.size
     features = g.size // rows
     g2, x2 = xp.ascontiguousarray(g).reshape(rows, features), xp.ascontiguousarray(x).reshape(rows, features)
     gy, gyh, gh = (xp.empty(g2.shape, dtype=g.dtype) for _ in range(3))
-    LAYER_NORM_PRODUCTS(g2, x2, mean, invstd, mean if w is None else w.reshape(-1), features, int(w is not None),
-                        gy, gyh, gh)
+    layout = _param_layout(x, groups)
+    LAYER_NORM_PRODUCTS(g2, x2, mean, invstd, mean if w is None else w.reshape(-1), features, *layout,
+                        int(w is not None), gy, gyh, gh)
     gx = None
     if need_gx:
         gx = xp.empty(x.shape, dtype=g.dtype)
         LAYER_NORM_INPUT_GRAD(gy, x2, mean, invstd, gy.sum(axis=1), gyh.sum(axis=1), features,
                               gx.reshape(rows, features))
+    if groups:  # per channel: sum over the samples and positions
+        by_channel = (x.shape[0], layout[1], layout[0])
+        return (gx, gh.reshape(by_channel).sum(axis=(0, 2)) if need_w else None,
+                g2.reshape(by_channel).sum(axis=(0, 2)) if need_b else None)
     return gx, (gh.sum(axis=0) if need_w else None), (g2.sum(axis=0) if need_b else None)
 
 

@@ -1150,14 +1150,18 @@ class NormBackward(Node):
             # the forward kernels kept no xhat: the batch (C,) or row (R,) means and invstds instead
             mean, invstd = self.fused, self.invstd
             need_w, need_b = w is not None and n_in[1] is not None, n_in[2] is not None
-            if self.torch_name == "NativeLayerNormBackward0":
+            if self.torch_name in ("NativeLayerNormBackward0", "NativeGroupNormBackward0"):
+                groups = self.group_shape[1] if self.group_shape else 0
                 k = len(self.true_shape)
-                stat_shape = x_shape[:len(x_shape) - k] + (1,) * k
-                grads = F.layer_norm_backward(ns.xp, g, x, w, mean, invstd, n_in[0] is not None, need_w, need_b)
+                stat_shape = self.group_shape[:2] + (1,) if groups else x_shape[:len(x_shape) - k] + (1,) * k
+                grads = F.layer_norm_backward(ns.xp, g, x, w, mean, invstd, n_in[0] is not None, need_w, need_b,
+                                              groups)
                 if grads is not None:
                     gx, gw, gb = grads
                     return (gx, None if gw is None else gw.reshape(self.true_shape),
                             None if gb is None else gb.reshape(self.true_shape))
+                if groups:
+                    x = x.reshape(self.group_shape)
             else:
                 stat_shape = self.param_shape
                 grads = F.batch_norm_backward(ns.xp, g, x, w, mean, invstd, n_in[0] is not None)
@@ -1357,8 +1361,18 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
                            f"shape {list(x.shape)} and num_groups={num_groups}")
     _check_param(weight, (channels,), input, "group_norm", "weight")
     _check_param(bias, (channels,), input, "group_norm", "bias")
+    if n * (channels // num_groups) * math.prod(x.shape[2:]) == 1:  # torch's check, with its message
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                         f"{[n * channels // num_groups, num_groups] + list(x.shape[2:])}")
     group_shape = (n, num_groups, x.size // max(n * num_groups, 1))
     param_shape = _class_shape(x.ndim, channels)
+    fused = F.layer_norm(xp_of(x), x, None if weight is None else weight._data, None if bias is None else bias._data,
+                         float(eps), group_shape[2], num_groups) if x.size else None
+    if fused is not None:
+        y, mean, invstd = fused
+        return _norm_output(y, input, weight, bias, None, invstd, (2,), group_shape, param_shape,
+                            (0,) + tuple(range(2, x.ndim)), (channels,), float(eps), "NativeGroupNormBackward0", None,
+                            fused=mean)
     y, _, _ = _normalize(input, weight, bias, (2,), group_shape, param_shape, (0,) + tuple(range(2, x.ndim)),
                          (channels,), float(eps), "NativeGroupNormBackward0")
     return y
