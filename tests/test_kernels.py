@@ -419,7 +419,7 @@ def test_class_index_kernels_take_per_position_targets(name, dtype, n, c, spatia
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# softmax and log_softmax along the last axis: one launch forward, one backward
+# softmax and log_softmax along any axis: one launch forward, one backward
 
 SOFTMAX_CASES = {"softmax": (tg.softmax, torch.softmax, "softmax_rows", "softmax_backward_rows"),
                  "log_softmax": (tg.log_softmax, torch.log_softmax, "log_softmax_rows", "log_softmax_backward_rows")}
@@ -468,7 +468,7 @@ def test_softmax_row_kernels_over_a_middle_axis_equal_the_formula(op):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 2-d max pooling: one launch forward, one backward for non-overlapping windows
+# 2-d max pooling: one launch forward, one backward (overlapping windows too)
 
 @st.composite
 def pool_geometries(draw):

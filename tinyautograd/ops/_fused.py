@@ -1,7 +1,7 @@
 """One-launch CUDA kernels for the ops' chains of array operations (see ``tinyautograd._kernels``).
 
 Here: the activations' forward and backward formulas, cross entropy / nll_loss with class indices, softmax and
-log_softmax along the last axis, the pointwise losses, batch norm and layer norm, dropout's mask, 1-d/2-d max and
+log_softmax along any axis, the pointwise losses, batch, layer and group norm, dropout's mask, 1-d/2-d max and
 average pooling, and the im2col / col2im / output transpose of 1-d/2-d convolutions. Each kernel computes, for one
 element (or one row or channel), what the op's NumPy/CuPy formula computes with several array operations. The
 formula stays the CPU path, the ``create_graph`` path (through the ``TensorNamespace``) and the reference the tests
