@@ -207,7 +207,7 @@ def rows_apply(xp, axis: int, *arrays) -> bool:
     if not _kernels.enabled(xp):
         return False
     a = arrays[0]
-    return 0 < a.shape[axis] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.supported(*arrays)
+    return a.ndim > 0 and 0 < a.shape[axis] <= SOFTMAX_ROW_LIMIT and a.size > 0 and _kernels.supported(*arrays)
 
 
 # 2-d max pooling, one thread per output (forward) or per input element (backward).
