@@ -381,13 +381,13 @@ def test_class_index_losses_after_the_kernels_still_have_second_derivatives(name
 
 
 def test_cross_entropy_outside_the_kernel_cases_takes_the_formula():
-    """Probability targets and float16 keep the general formula."""
+    """float16 keeps the general formula."""
     x = tg.randn(4, 3, requires_grad=True)
     with kernels_on_cpu():
-        before = RUNS["cross_entropy_rows"]
-        F.cross_entropy(x, tg.softmax(tg.randn(4, 3), 1)).backward()
+        before = RUNS["cross_entropy_rows"] + RUNS["cross_entropy_prob_rows"]
         F.cross_entropy(x.half(), tg.tensor([0, 1, 2, 0]), weight=tg.ones(3, dtype=tg.float16))
-        assert RUNS["cross_entropy_rows"] == before
+        F.cross_entropy(x.half(), tg.softmax(tg.randn(4, 3), 1).half())
+        assert RUNS["cross_entropy_rows"] + RUNS["cross_entropy_prob_rows"] == before
 
 
 @pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
@@ -416,6 +416,53 @@ def test_class_index_kernels_take_per_position_targets(name, dtype, n, c, spatia
     assert tuple(loss.shape) == tuple(ref.shape)
     np.testing.assert_allclose(loss.detach().numpy(), ref.detach().numpy(), equal_nan=True, **tol)
     np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
+
+
+def _prob_ce_run(lib, fn, x, t, w, kw, want_t, g):
+    a, b = lib.tensor(x, requires_grad=True), lib.tensor(t, requires_grad=want_t)
+    loss = fn(a, b, weight=None if w is None else lib.tensor(w), **kw)
+    loss.backward(lib.tensor(g))
+    return [loss.detach().numpy(), a.grad.numpy()] + ([b.grad.numpy()] if want_t else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(shape=st.sampled_from([(4,), (3, 4), (2, 3, 2), (2, 4, 2, 3)]), reduction=st.sampled_from(["mean", "sum",
+                                                                                                  "none"]),
+       weighted=st.booleans(), smoothing=st.sampled_from([0.0, 0.25]), want_t=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_probability_target_cross_entropy_kernels_match_torch(dtype, shape, reduction, weighted, smoothing, want_t,
+                                                              seed):
+    """Soft targets (distillation, mixup): a row kernel for the losses, one launch for both gradients."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    t = rng.dirichlet(np.ones(shape[1] if len(shape) > 1 else shape[0]), x.size // (shape[1] if len(shape) > 1
+                                                                                      else shape[0]))
+    t = np.moveaxis(t.reshape((shape[0],) + shape[2:] + (shape[1],)), -1, 1) if len(shape) > 1 else t[0]
+    t = t.astype(dtype)
+    w = np.linspace(0.5, 2.0, shape[1] if len(shape) > 1 else shape[0]).astype(dtype) if weighted else None
+    kw = {"reduction": reduction, "label_smoothing": smoothing}
+    out_shape = () if reduction != "none" else ((shape[0],) + shape[2:] if len(shape) > 1 else ())
+    g = rng.standard_normal(out_shape).astype(dtype)
+    with kernels_on_cpu(expect="cross_entropy_prob_rows"), kernels_on_cpu(expect="cross_entropy_prob_backward"):
+        mine = _prob_ce_run(tg, F.cross_entropy, x, t, w, kw, want_t, g)
+    plain = _prob_ce_run(tg, F.cross_entropy, x, t, w, kw, want_t, g)
+    theirs = _prob_ce_run(torch, TF.cross_entropy, x, t, w, kw, want_t, g)
+    for m, p_, r in zip(mine, plain, theirs):
+        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
+        if dtype == np.float64:
+            np.testing.assert_allclose(m, p_, rtol=1e-11, atol=1e-13)
+
+
+def test_probability_target_cross_entropy_after_the_kernels_keeps_double_backward():
+    x, t = np.random.default_rng(6).standard_normal((3, 4)), np.random.default_rng(7).dirichlet(np.ones(4), 3)
+    a, b = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with kernels_on_cpu(expect="cross_entropy_prob_rows"):
+        (ga,) = tg.autograd.grad(F.cross_entropy(a * a, tg.tensor(t), label_smoothing=0.1), a, create_graph=True)
+        (ga * ga).sum().backward()
+    (gb,) = torch.autograd.grad(TF.cross_entropy(b * b, torch.tensor(t), label_smoothing=0.1), b, create_graph=True)
+    (gb * gb).sum().backward()
+    np.testing.assert_allclose(ga.detach().numpy(), gb.detach().numpy(), rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -897,7 +944,8 @@ def test_dropout_mask_kernel_equals_the_formula(dtype, p, feature, seed):
 
 def test_every_kernel_has_a_test():
     tested = set(OPTIMIZER_CASES) | set(ACTIVATION_CASES) | set(FORWARD_CASES)
-    tested |= {"cross_entropy_rows", "cross_entropy_backward"}
+    tested |= {"cross_entropy_rows", "cross_entropy_backward", "cross_entropy_prob_rows",
+               "cross_entropy_prob_backward"}
     tested |= {name for case in SOFTMAX_CASES.values() for name in case[2:]}
     tested |= {"max_pool2d", "max_pool2d_backward", "col2im2d", "batch_norm", "batch_norm_backward",
                "batch_norm_eval", "dropout_mask", "im2col2d", "batch_first_bias", "batch_norm_squared_deviation",

@@ -191,6 +191,36 @@ SOFTMAX_BACKWARD = Kernel(
     "rows = s;")
 
 
+# cross entropy against class probabilities ``t`` (shaped like ``x``), with label smoothing ``eps`` and class
+# weights ``w``, one thread per position: loss = -sum_c w_c q_c logp_c with q = t (1 - eps) + eps / C, and ``qsum``
+# = sum_c w_c q_c for the backward, which also writes the target's gradient -(1 - eps) w_c logp_c when wanted
+_PROB_Q = ("(eps != 0.0 ? (double)t[{k}] * (1.0 - eps) + eps / (double)C : (double)t[{k}])"
+           " * (has_w ? (double)w[{c}] : 1.0)")
+CROSS_ENTROPY_PROB = Kernel(
+    "cross_entropy_prob_rows", "raw T x, raw T t, raw T w, int64 C, int64 inner, int64 has_w, float64 eps",
+    "T loss, T rowmax, T logsum, T qsum",
+    _ROW_MAX + "const double ls = log(s);\n"
+    "double sm = 0.0, qs = 0.0;\n"
+    "for (long long j = 0; j < C; ++j) {\n"
+    "  const long long k = base + j * inner;\n"
+    f"  const double q = {_PROB_Q.format(k='k', c='j')};\n"
+    "  sm += q * (((double)x[k] - m) - ls); qs += q;\n"
+    "}\n"
+    "loss = -sm; rowmax = m; logsum = ls; qsum = qs;")
+CROSS_ENTROPY_PROB_BACKWARD = Kernel(
+    "cross_entropy_prob_backward",
+    "T x, raw T t, raw T rowmax, raw T logsum, raw T qsum, raw T a, raw T w, int64 C, int64 inner, int64 per_row, "
+    "int64 mean, float64 divisor, int64 has_w, float64 eps, int64 want_t", "T gx, raw T gt",
+    "const long long r = ((long long)i / (C * inner)) * inner + (long long)i % inner;\n"
+    "const long long c = ((long long)i / inner) % C;\n"
+    "const double lp = ((double)x - (double)rowmax[r]) - (double)logsum[r];\n"
+    f"const double q = {_PROB_Q.format(k='i', c='c')};\n"
+    "double scale = per_row ? (double)a[r] : (double)a[0];\n"
+    "if (mean) scale = divisor != 0.0 ? scale / divisor : scale * 0.0;\n"
+    "gx = (exp(lp) * (double)qsum[r] - q) * scale;\n"
+    "if (want_t) gt[i] = lp * -(1.0 - eps) * scale * (has_w ? (double)w[c] : 1.0);")
+
+
 def rows(xp, kernel: Kernel, axis: int, *arrays):
     """Run a row kernel over arrays whose ``axis`` is the row: returns the new (same-shaped) result array."""
     shape = arrays[0].shape

@@ -797,8 +797,10 @@ class CrossEntropyBackward(Node):
             self.valid = np.ones(shape[0], dtype=bool)
         if self.rows is not None:
             if not ns.create_graph and _kernels.enabled(ns.xp) and _kernels.supported(x, g):
+                if self.prob:
+                    return self._prob_backward(ns.xp, x, saved[1], g)
                 return self._fused_backward(ns.xp, x, g), None
-            self._unfuse(xp_of(self.tt))
+            self._unfuse(xp_of(self.saved[0]._data))
         reshape = tuple(x.shape) != shape
         if reshape:
             x = ns.reshape(x, shape)
@@ -866,9 +868,23 @@ class CrossEntropyBackward(Node):
     def _fused_backward(self, xp, x, g):
         return _class_rows_backward(xp, self, x, g, softmax=True).reshape(x.shape)
 
+    def _prob_backward(self, xp, x, t, g):
+        """Both gradients of ``_prob_rows`` in one launch (the target's only when it wants one)."""
+        rowmax, logsum, qsum, w, eps = self.rows
+        shape = self.work_shape
+        want_t = len(self.next_nodes) > 1 and self.next_nodes[1] is not None
+        tt = xp.ascontiguousarray(t.astype(x.dtype, copy=False)).reshape(-1)
+        gx = xp.empty(shape, dtype=x.dtype)
+        gt = xp.empty(shape if want_t else 1, dtype=x.dtype)
+        F.CROSS_ENTROPY_PROB_BACKWARD(x.reshape(shape), tt, rowmax, logsum, qsum, g.reshape(-1),
+                                      qsum if w is None else w, shape[1], math.prod(shape[2:]),
+                                      int(self.reduction == "none"), int(self.reduction == "mean"),
+                                      float(self.divisor), int(w is not None), eps, int(want_t), gx, gt)
+        return gx.reshape(x.shape), (gt.reshape(t.shape).astype(t.dtype, copy=False) if want_t else None)
+
     def _unfuse(self, xp) -> None:
         """Recover what the formula path needs after a fused forward (a graph recorded through this backward)."""
-        if self.valid is None:
+        if self.valid is None and not self.prob:
             self.valid = self.tt != self.ignore_index
             self.tt = xp.where(self.valid, self.tt, 0)
         if self.out is None and self.rows is not None and self.saved is not None:
@@ -922,6 +938,32 @@ def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched:
         node.wy, node.in_shape = None, input._data.shape
     node.rows, node.tt, node.ignore_index = (rowmax, logsum, qsum, w, float(eps)), t, ignore_index
     node.reduction, node.divisor, node.work_shape = reduction, divisor, shape
+    return wrap(y, node)
+
+
+def _prob_rows(input: Tensor, target: Tensor, x, t, reduction: str, batched: bool, w, eps: float) -> Tensor:
+    """``cross_entropy`` against class probabilities ``t`` (shaped like the (N, C, ...) input), in fused kernels:
+    one launch for the per-position losses, one for both gradients."""
+    xp = xp_of(x)
+    shape = x.shape
+    classes, positions = shape[1], x.size // shape[1]
+    x = xp.ascontiguousarray(x)
+    flat = x.reshape(-1)
+    loss, rowmax, logsum, qsum = (xp.empty(positions, dtype=x.dtype) for _ in range(4))
+    F.CROSS_ENTROPY_PROB(flat, xp.ascontiguousarray(t).reshape(-1), flat if w is None else w, classes,
+                         positions // shape[0], int(w is not None), float(eps), loss, rowmax, logsum, qsum)
+    per = loss.reshape((shape[0],) + shape[2:])
+    divisor = max(per.size, 1)
+    y = _reduce_per_position(xp, per, reduction, batched, divisor, x.dtype)
+    if not (grad_state.enabled and (input.requires_grad or target.requires_grad)):
+        return wrap(y)
+    node = CrossEntropyBackward((edge(input), edge(target)))
+    node.out = node.valid = node.tt = node.ignore_index = node.probs = None
+    node.weight, node.smoothing, node.prob = w, float(eps), True
+    node.rows = (rowmax, logsum, qsum, w, float(eps))
+    node.reduction, node.divisor, node.work_shape = reduction, divisor, shape
+    node.saved = (input, target)
+    node.versions = (input._version[0], target._version[0])
     return wrap(y, node)
 
 
@@ -1014,7 +1056,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if w is not None and w.shape != (classes,):
         raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {classes} classes or "
                            f"no classes but got weight tensor of shape: {list(w.shape)}")
-    if not prob and _use_class_rows(x, t, w):
+    if _use_class_rows(x, t, w):
+        if prob:
+            return _prob_rows(input, target, x, t, reduction, batched, w, label_smoothing)
         return _class_rows(input, x, t, ignore_index, reduction, batched, True, w, label_smoothing)
     if not prob and not label_smoothing and w is None and xp is np:
         out = _class_rows_cpu(input, x, t, ignore_index, reduction, batched)
