@@ -727,7 +727,8 @@ def _batch_norm_steps(wide, dtype, shape, affine, track, momentum, eps, seed):
             theirs.bias.copy_(torch.tensor(b))
     tol = vars(tolerance(dtype))
     for step in range(3):
-        x = (rng.standard_normal(shape) * 3 + rng.standard_normal((1, channels) + (1,) * (len(shape) - 2))).astype(dtype)
+        shift = rng.standard_normal((1, channels) + (1,) * (len(shape) - 2))
+        x = (rng.standard_normal(shape) * 3 + shift).astype(dtype)
         g = rng.standard_normal(shape).astype(dtype)
         a, t = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
         with kernels_on_cpu(expect=backward):

@@ -160,7 +160,9 @@ CROSS_ENTROPY_BACKWARD = Kernel(
 # row, whose C values lie ``inner`` apart; ``rows`` is an (outer * inner,) output that sets the launch size (it
 # receives the row's log-sum-exp or sum)
 _ROW_MAX = (_ROW + "double m = x[base];\n"
-            "for (long long j = 1; j < C; ++j) { const double v = x[base + j * inner]; m = (v != v || v > m) ? v : m; }\n"
+            "for (long long j = 1; j < C; ++j) {\n"
+            "  const double v = x[base + j * inner]; m = (v != v || v > m) ? v : m;\n"
+            "}\n"
             "double s = 0.0;\n"
             "for (long long j = 0; j < C; ++j) s += exp((double)x[base + j * inner] - m);\n")
 SOFTMAX_ROW_LIMIT = 4096
@@ -169,7 +171,9 @@ LOG_SOFTMAX = Kernel("log_softmax_rows", "raw T x, int64 C, int64 inner", "raw T
                      "for (long long j = 0; j < C; ++j) y[base + j * inner] = ((double)x[base + j * inner] - m) - ls;\n"
                      "rows = m + ls;")
 SOFTMAX = Kernel("softmax_rows", "raw T x, int64 C, int64 inner", "raw T y, T rows",
-                 _ROW_MAX + "for (long long j = 0; j < C; ++j) y[base + j * inner] = exp((double)x[base + j * inner] - m) / s;\n"
+                 _ROW_MAX + "for (long long j = 0; j < C; ++j) {\n"
+                 "  y[base + j * inner] = exp((double)x[base + j * inner] - m) / s;\n"
+                 "}\n"
                  "rows = m + log(s);")
 LOG_SOFTMAX_BACKWARD = Kernel(
     "log_softmax_backward_rows", "raw T g, raw T y, int64 C, int64 inner", "raw T gx, T rows",
@@ -406,7 +410,8 @@ def col2im2d(xp, cols, b, geom, x_shape):
 # feature maps) take the wide kernels below. In eval mode (running statistics) the normalisation is one
 # elementwise launch.
 BATCH_NORM_LIMIT = 1024
-_CHANNEL_LOOP = "for (long long n = 0; n < N; ++n) for (long long s = 0; s < S; ++s) {{ const long long k = (n * C + i) * S + s; {} }}\n"
+_CHANNEL_LOOP = ("for (long long n = 0; n < N; ++n) for (long long s = 0; s < S; ++s) "
+                 "{{ const long long k = (n * C + i) * S + s; {} }}\n")
 BATCH_NORM = Kernel(
     "batch_norm",
     "raw T x, raw T w, raw T b, int64 N, int64 C, int64 S, float64 eps, float64 momentum, float64 var_scale, "
@@ -460,7 +465,8 @@ BATCH_NORM_STATS = Kernel(
     "if (track_mean) running_mean = (double)running_mean * (1.0 - momentum) + momentum * (double)mean;\n"
     "if (track_var) running_var = (double)running_var * (1.0 - momentum) + var_scale * (double)var;")
 BATCH_NORM_NORMALIZE = Kernel(
-    "batch_norm_normalize", "T x, raw T mean, raw T invstd, raw T w, raw T b, int64 C, int64 S, int64 has_w, int64 has_b",
+    "batch_norm_normalize",
+    "T x, raw T mean, raw T invstd, raw T w, raw T b, int64 C, int64 S, int64 has_w, int64 has_b",
     "T y", _CHANNEL + "const double h = ((double)x - (double)mean[c]) * (double)invstd[c];\n"
     "y = h * (has_w ? (double)w[c] : 1.0) + (has_b ? (double)b[c] : 0.0);")
 BATCH_NORM_G_XHAT = Kernel(
@@ -724,7 +730,8 @@ MSE_LOSS, MSE_LOSS_BACKWARD = _loss_kernels(
 L1_LOSS, L1_LOSS_BACKWARD = _loss_kernels(
     "l1", "v = fabs(X - Tv);", f"const double d = X - Tv; dx = {_SIGN.format(d='d')}; dt = -dx;")
 SMOOTH_L1_LOSS, SMOOTH_L1_LOSS_BACKWARD = _loss_kernels(
-    "smooth_l1", "const double z = fabs(X - Tv);\nv = beta == 0 ? z : (z < beta ? 0.5 * z * z / beta : z - 0.5 * beta);",
+    "smooth_l1",
+    "const double z = fabs(X - Tv);\nv = beta == 0 ? z : (z < beta ? 0.5 * z * z / beta : z - 0.5 * beta);",
     "const double d = X - Tv;\n"
     f"dx = beta == 0 ? {_SIGN.format(d='d')} : (d <= -beta ? -1.0 : (d >= beta ? 1.0 : d / beta));\ndt = -dx;",
     "float64 beta")

@@ -1006,8 +1006,9 @@ def _class_rows_backward(xp, node, x, g, softmax: bool):
     x = xp.broadcast_to(xp.empty(1, dtype=g.dtype), shape) if x is None else x.reshape(shape)
     gx = xp.empty(shape, dtype=g.dtype)
     F.CROSS_ENTROPY_BACKWARD(x, rowmax, logsum, node.tt.reshape(-1), g.reshape(-1), qsum if w is None else w, qsum,
-                             shape[1], math.prod(shape[2:]), node.ignore_index, int(node.reduction == "none"), int(node.reduction == "mean"),
-                             float(node.divisor), int(softmax), int(w is not None), eps, gx)
+                             shape[1], math.prod(shape[2:]), node.ignore_index, int(node.reduction == "none"),
+                             int(node.reduction == "mean"), float(node.divisor), int(softmax), int(w is not None), eps,
+                             gx)
     return gx
 
 
@@ -1356,7 +1357,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
     if not (grad_state.enabled and any(t is not None and t.requires_grad for t in (input, weight, bias))):
         y = F.batch_norm_eval(xp_of(x), x, running_mean._data, running_var._data,
-                              None if weight is None else weight._data, None if bias is None else bias._data, float(eps))
+                              None if weight is None else weight._data, None if bias is None else bias._data,
+                              float(eps))
         if y is not None:
             return wrap(y)
     fixed = (running_mean._data.reshape(param_shape).astype(x.dtype, copy=False),
