@@ -3,6 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CONSTRAINTS := constraints-ci.txt
+# The extras `make test` installs: the test tools, and CuPy + NVRTC to compile the CUDA kernels without a GPU
+# (`make test TEST_EXTRAS=test` leaves those out; tests/test_nvrtc.py is then skipped, except under CI).
+TEST_EXTRAS ?= test,nvrtc
 # One BLAS thread per process by default: on small machines NumPy's and torch's thread pools otherwise fight over
 # the cores and make small matrix work many times slower. Override with `make test OMP_NUM_THREADS=2`.
 OMP_NUM_THREADS ?= 1
@@ -20,7 +23,7 @@ $(VENV)/.installed-%: pyproject.toml $(CONSTRAINTS)
 demo: $(VENV)/.installed-tutorials
 	$(PY) -m tinyautograd.demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 tutorials: $(VENV)/.installed-test

@@ -3,6 +3,8 @@ shapes or dtypes involved (and says what to do), so a user can fix the call from
 from __future__ import annotations
 
 import re
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -295,6 +297,37 @@ def test_cuda_without_a_gpu_explains_what_is_missing() -> None:
     with pytest.raises(RuntimeError, match="CUDA is not available.*cupy"):
         ta.ones(2).cuda()
     with pytest.raises(RuntimeError, match="CUDA is not available"):
+        ta.zeros(2, device="cuda")
+
+
+def _stub_cupy(get_device_count):
+    """A module that imports as ``cupy`` and whose runtime answers ``getDeviceCount`` with the given function."""
+    runtime = types.SimpleNamespace(getDeviceCount=get_device_count)
+    module = types.ModuleType("cupy")
+    module.__version__ = "14.2.0"
+    module.cuda = types.SimpleNamespace(runtime=runtime)
+    return module
+
+
+def _no_driver():
+    raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version")
+
+
+@pytest.mark.parametrize("stub, says", [
+    (None, r"CuPy could not be imported.*pip install tinyautograd\[cuda\]"),
+    (lambda: _stub_cupy(_no_driver), r"CuPy 14\.2\.0 is installed but cannot reach a GPU.*InsufficientDriver.*driver"),
+    (lambda: _stub_cupy(lambda: 0), r"CuPy 14\.2\.0 is installed but sees no GPU"),
+], ids=["no-cupy", "no-driver", "no-device"])
+def test_unavailable_cuda_says_why(monkeypatch, stub, says) -> None:
+    # what a user without CuPy, with CuPy but an old or missing driver, or with no GPU at all is told; also that
+    # is_available() stays False without raising in each case
+    from tinyautograd import backend
+
+    monkeypatch.setitem(sys.modules, "cupy", None if stub is None else stub())
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_checked", False)
+    assert ta.cuda.is_available() is False and ta.cuda.device_count() == 0
+    with pytest.raises(RuntimeError, match="CUDA is not available.*" + says + ".*keep the tensor on 'cpu'"):
         ta.zeros(2, device="cuda")
 
 

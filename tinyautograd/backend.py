@@ -5,19 +5,31 @@ import numpy as np
 
 _cupy = None
 _cupy_checked = False
+_cupy_problem = ""  # why CUDA is unavailable, for cupy_or_raise's message
 
 
 def _load_cupy():
-    global _cupy, _cupy_checked
+    global _cupy, _cupy_checked, _cupy_problem
     if not _cupy_checked:
         _cupy_checked = True
+        _cupy = None
         try:
             import cupy
-
-            cupy.cuda.runtime.getDeviceCount()
-            _cupy = cupy
-        except Exception:
-            _cupy = None
+        except Exception as exc:  # ImportError, or a broken install
+            _cupy_problem = (f"CuPy could not be imported ({type(exc).__name__}: {exc}). Install the extra with "
+                             "`pip install tinyautograd[cuda]` (cupy-cuda12x; use cupy-cuda13x for CUDA 13)")
+            return None
+        try:
+            count = int(cupy.cuda.runtime.getDeviceCount())
+        except Exception as exc:  # no driver, a driver older than CuPy's CUDA, no device node
+            _cupy_problem = (f"CuPy {getattr(cupy, '__version__', '?')} is installed but cannot reach a GPU "
+                             f"({type(exc).__name__}: {exc}). Check the NVIDIA driver, and that the CuPy package "
+                             "matches its CUDA version (cupy-cuda12x or cupy-cuda13x)")
+            return None
+        if count < 1:
+            _cupy_problem = f"CuPy {getattr(cupy, '__version__', '?')} is installed but sees no GPU"
+            return None
+        _cupy = cupy
     return _cupy
 
 
@@ -30,8 +42,7 @@ def cupy_or_raise():
     if cp is None:
         raise RuntimeError(
             "CUDA is not available: tinyautograd needs CuPy and a visible NVIDIA GPU for device='cuda'. "
-            "Install the extra with `pip install tinyautograd[cuda]` (cupy-cuda12x; use cupy-cuda13x for CUDA 13) "
-            "or keep the tensor on 'cpu'.")
+            f"{_cupy_problem}, or keep the tensor on 'cpu'.")
     return cp
 
 
