@@ -9,11 +9,12 @@ through NumPy), torch's argument validation and messages, zero_grad, closures, h
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tinyautograd
@@ -653,3 +654,71 @@ def test_state_dict_saved_with_tinyautograd_save_resumes_module_parameters_exact
     run_steps(resumed, resumed_opt, grads[3:])
     for p, q in zip(full, resumed):
         np.testing.assert_array_equal(q.detach().numpy(), p.detach().numpy())
+
+
+# ------------------------------------------------------------------------------ gradient clipping
+
+CLIP_SHAPES = [(3, 4), (5,), (0,), (2, 1, 3)]
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(norm_type=0.0, max_norm=0.1, dtype="float32", seed=0)  # found by Hypothesis: torch counts nonzero tensors
+@given(norm_type=st.sampled_from([2.0, 1.0, 3.0, math.inf, -math.inf, 0.0]),
+       max_norm=st.sampled_from([0.1, 1.0, 1e3]), dtype=st.sampled_from(["float32", "float64"]),
+       seed=st.integers(0, 2**16))
+def test_clip_grad_norm_matches_torch(device, norm_type, max_norm, dtype, seed):
+    """clip_grad_norm_ (= get_total_norm + clip_grads_with_norm_) and clip_grad_value_, against torch on the same
+    gradients: the returned norm, its dtype and device, and the gradients scaled in place."""
+    rng = np.random.default_rng(seed)
+    grads = [(rng.standard_normal(s) * rng.choice([0.01, 1.0, 30.0])).astype(dtype) for s in CLIP_SHAPES]
+    ours = [ours_tensor(g, device, requires_grad=True) for g in grads]
+    theirs = [torch_tensor(g, torch_device(device), requires_grad=True) for g in grads]
+    for p, q, g in zip(ours, theirs, grads):
+        p.grad, q.grad = ours_tensor(g, device), torch_tensor(g, torch_device(device))
+    ours[0].grad = None  # a parameter without a gradient is left out
+    theirs[0].grad = None
+    if math.isinf(norm_type):  # ... and an empty gradient has no max or min
+        for lib, params in ((tinyautograd, ours), (torch, theirs)):
+            with pytest.raises(RuntimeError, match="cannot compute the (infinity|-inf) norm on an empty tensor"):
+                lib.nn.utils.clip_grad_norm_(params, max_norm, norm_type)
+        ours[2].grad = theirs[2].grad = None
+    total = tinyautograd.nn.utils.clip_grad_norm_(ours, max_norm, norm_type)
+    ref = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-12, "atol": 1e-14}
+    assert total.dtype.name == dtype and total.device.type == tinyautograd.device(device).type and total.ndim == 0
+    np.testing.assert_allclose(to_numpy(total), to_numpy(ref), **tol)
+    for p, q in zip(ours, theirs):
+        assert (p.grad is None) == (q.grad is None)
+        if p.grad is not None:
+            np.testing.assert_allclose(to_numpy(p.grad), to_numpy(q.grad), **tol)
+    tinyautograd.nn.utils.clip_grad_value_(ours, max_norm / 10)
+    torch.nn.utils.clip_grad_value_(theirs, max_norm / 10)
+    for p, q in zip(ours, theirs):
+        if p.grad is not None:
+            np.testing.assert_allclose(to_numpy(p.grad), to_numpy(q.grad), **tol)
+
+
+def test_clip_grad_norm_by_hand_and_its_errors(device):
+    """The norm and the factor against their definitions (no torch), the 1e-6 in the factor, and the
+    non-finite error torch raises when asked."""
+    p = ours_tensor(np.zeros(2), device, requires_grad=True)
+    q = ours_tensor(np.zeros(1), device, requires_grad=True)
+    p.grad, q.grad = ours_tensor(np.array([3.0, 0.0]), device), ours_tensor(np.array([4.0]), device)
+    total = tinyautograd.nn.utils.clip_grad_norm_([p, q], 1.0)
+    assert total.item() == 5.0
+    np.testing.assert_allclose(to_numpy(p.grad), [3.0 / (5.0 + 1e-6), 0.0], rtol=1e-15)
+    np.testing.assert_allclose(to_numpy(q.grad), [4.0 / (5.0 + 1e-6)], rtol=1e-15)
+    assert tinyautograd.nn.utils.get_total_norm([p.grad, q.grad], math.inf).item() == pytest.approx(4.0 / 5.000001)
+    q.grad = ours_tensor(np.array([np.nan]), device)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        tinyautograd.nn.utils.clip_grad_norm_([p, q], 1.0, error_if_nonfinite=True)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        _torch_nonfinite()
+    assert np.isnan(tinyautograd.nn.utils.clip_grad_norm_([p, q], 1.0).item())  # without the flag: scaled by NaN
+    assert np.isnan(to_numpy(p.grad)).all()
+
+
+def _torch_nonfinite():
+    x = torch.zeros(1, requires_grad=True)
+    x.grad = torch.tensor([float("nan")])
+    torch.nn.utils.clip_grad_norm_([x], 1.0, error_if_nonfinite=True)

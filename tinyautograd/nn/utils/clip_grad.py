@@ -14,60 +14,79 @@ def _as_list(tensors: Tensor | Iterable[Tensor]) -> list[Tensor]:
     return [tensors] if isinstance(tensors, Tensor) else list(tensors)
 
 
-def _norm_of(array, norm_type: float) -> float:
+def _norm_of(array, norm_type: float):
+    """``array``'s ``norm_type``-norm as a 0-d float64 array on its device (no read on the host)."""
     xp = xp_of(array)
     if array.size == 0:
-        return 0.0
+        if math.isinf(norm_type):
+            name = "infinity" if norm_type > 0 else "-inf"
+            raise RuntimeError(f"clip_grad_norm_ cannot compute the {name} norm on an empty tensor (shape "
+                               f"{list(array.shape)}) because the operation does not have an identity; leave "
+                               "parameters with empty gradients out, or use a finite norm_type")
+        return xp.zeros((), dtype=xp.float64)
     a = xp.abs(array)
     if norm_type == math.inf:
-        return float(a.max())
+        return a.max().astype(xp.float64)
     if norm_type == -math.inf:
-        return float(a.min())
+        return a.min().astype(xp.float64)
     if norm_type == 0:
-        return float((a != 0).sum())
+        return (a != 0).sum().astype(xp.float64)
     if norm_type == 2:
-        return float(xp.sqrt((a.astype(xp.float64) ** 2).sum()))
-    return float(((a.astype(xp.float64) ** norm_type).sum()) ** (1.0 / norm_type))
+        return xp.sqrt((a.astype(xp.float64) ** 2).sum())
+    return ((a.astype(xp.float64) ** norm_type).sum()) ** (1.0 / norm_type)
 
 
-def _combine(norms: list[float], norm_type: float) -> float:
+def _combine(xp, norms: list, norm_type: float):
+    """The ``norm_type``-norm of the per-tensor norms, as torch combines them (so the 0-"norm" counts the tensors
+    with a nonzero entry, not the entries)."""
+    norms = xp.stack(norms)
     if norm_type == math.inf:
-        return max(norms)
+        return norms.max()
     if norm_type == -math.inf:
-        return min(norms)
+        return norms.min()
     if norm_type == 0:
-        return float(sum(norms))
-    return float(sum(n ** norm_type for n in norms) ** (1.0 / norm_type))
+        return (norms != 0).sum().astype(xp.float64)
+    return (norms ** norm_type).sum() ** (1.0 / norm_type)
 
 
 def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0, error_if_nonfinite: bool = False,
                    foreach: bool | None = None) -> Tensor:
-    """The ``norm_type``-norm of all ``tensors`` together, as if concatenated into one vector
-    (``torch.nn.utils.get_total_norm``)."""
+    """The ``norm_type``-norm of all ``tensors`` together: the norm of their norms, as if concatenated into one
+    vector for p > 0 (``torch.nn.utils.get_total_norm``). Computed on the tensors' device, in float64: nothing is
+    read on the host (a CUDA training step does not wait for the GPU) unless ``error_if_nonfinite`` asks to."""
     tensors = [t for t in _as_list(tensors) if t is not None]
     norm_type = float(norm_type)
     from ...creation import tensor as _tensor
 
     if not tensors:
         return _tensor(0.0)
-    total = _combine([_norm_of(t._data, norm_type) for t in tensors], norm_type)
-    if error_if_nonfinite and (math.isnan(total) or math.isinf(total)):
+    xp = xp_of(tensors[0]._data)
+    total = _combine(xp, [_norm_of(t._data, norm_type) for t in tensors], norm_type)
+    if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
                            "it cannot be clipped. To disable this error and scale the gradients by the non-finite "
                            "norm anyway, set `error_if_nonfinite=False`")
-    return _tensor(total, dtype=tensors[0].dtype, device=tensors[0].device)
+    return Tensor._wrap(xp.asarray(total, dtype=tensors[0]._data.dtype))
 
 
 def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, total_norm: Tensor,
                           foreach: bool | None = None) -> None:
     """Scale every gradient in place by ``min(1, max_norm / (total_norm + 1e-6))``
-    (``torch.nn.utils.clip_grads_with_norm_``)."""
+    (``torch.nn.utils.clip_grads_with_norm_``), the factor computed on the device."""
     grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
     if not grads:
         return
-    coef = min(float(max_norm) / (float(total_norm) + 1e-6), 1.0)
+    norm = total_norm._data if isinstance(total_norm, Tensor) else total_norm
+    xp = xp_of(grads[0]._data)
+    if isinstance(norm, (int, float)) or xp_of(norm) is not xp:  # a number, or a norm computed on another device
+        norm = xp.asarray(float(norm))
+    coef = xp.minimum(float(max_norm) / (norm.astype(xp.float64) + 1e-6), 1.0)
+    by_dtype = {}
     for g in grads:
-        g._data *= coef
+        dtype = g._data.dtype
+        if dtype not in by_dtype:
+            by_dtype[dtype] = coef.astype(dtype)
+        g._data *= by_dtype[dtype]
         g._version[0] += 1
 
 
