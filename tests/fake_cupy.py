@@ -68,8 +68,9 @@ class ndarray:
     def __cuda_array_interface__(self):
         return self._a.__array_interface__
 
-    # --- host transfer and conversions
+    # --- host transfer and conversions (each a device synchronisation under CuPy: counted in SYNCS)
     def get(self, stream=None, order="C", out=None):
+        SYNCS["get"] += 1
         return self._a.copy()
 
     def __array__(self, *args, **kwargs):
@@ -77,24 +78,31 @@ class ndarray:
                         "NumPy array explicitly.")
 
     def item(self):
+        SYNCS["item"] += 1
         return self._a.item()
 
     def tolist(self):
+        SYNCS["tolist"] += 1
         return self._a.tolist()
 
     def __float__(self):
+        SYNCS["__float__"] += 1
         return float(self._a)
 
     def __int__(self):
+        SYNCS["__int__"] += 1
         return int(self._a)
 
     def __index__(self):
+        SYNCS["__index__"] += 1
         return operator.index(self._a)
 
     def __bool__(self):
+        SYNCS["__bool__"] += 1
         return bool(self._a)
 
     def __complex__(self):
+        SYNCS["__complex__"] += 1
         return complex(self._a)
 
     def __len__(self):
@@ -122,13 +130,13 @@ class ndarray:
 
     __hash__ = None
 
-    # --- indexing
+    # --- indexing (integer array indices out of bounds wrap around, as in CuPy, where NumPy raises)
     def __getitem__(self, key):
-        return _counted(self._a[_unwrap_key(key)], (self._a,))
+        return _counted(self._a[_wrap_indices(self._a.shape, _unwrap_key(key))], (self._a,))
 
     def __setitem__(self, key, value):
         LAUNCHES["__setitem__"] += 1
-        self._a[_unwrap_key(key)] = _device_operand(value, "__setitem__")
+        self._a[_wrap_indices(self._a.shape, _unwrap_key(key))] = _device_operand(value, "__setitem__")
 
     # --- NumPy protocol: NumPy functions and ufuncs on device arrays run on the device
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -140,6 +148,7 @@ class ndarray:
 
     def __array_function__(self, func, types_, args, kwargs):
         args, kwargs = _unwrap_all(args, func.__name__), _unwrap_all(kwargs, func.__name__)
+        args = _wrap_along_axis(func.__name__, args, kwargs)
         return _counted(func(*args, **kwargs), (args, kwargs), func.__name__)
 
     # --- methods: NumPy's, on the device
@@ -196,6 +205,8 @@ setattr(ndarray, "__divmod__", lambda self, other: _counted(divmod(self._a, _dev
 # functions and methods whose result is new memory, kernels); views (reshape, transpose, basic slicing) and
 # allocations without a fill (empty) count none. An approximation of CuPy's launches, for launch budgets in tests.
 LAUNCHES: collections.Counter = collections.Counter()
+# device -> host reads (get, item, tolist, float/int/bool/index of an array): each waits for the device's queue
+SYNCS: collections.Counter = collections.Counter()
 _NO_FILL = {"empty", "empty_like"}
 
 
@@ -255,6 +266,17 @@ def _unwrap_all(value, what: str):
     return _device_operand(value, what)
 
 
+def _wrap_indices(shape, key):
+    """``key`` with its integer index arrays taken modulo their axis's length: CuPy's integer array indexing wraps
+    out-of-bounds indices around where NumPy raises (keys with None, Ellipsis or boolean masks are left alone)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if any(p is None or p is Ellipsis or (isinstance(p, np.ndarray) and p.dtype == bool) for p in parts):
+        return key
+    wrapped = tuple(np.mod(p, shape[axis]) if isinstance(p, np.ndarray) and p.dtype.kind in "iu" and axis < len(shape)
+                    and shape[axis] else p for axis, p in enumerate(parts))
+    return wrapped if isinstance(key, tuple) else wrapped[0]
+
+
 def _unwrap_key(key):
     if isinstance(key, tuple):
         return tuple(_unwrap_key(k) for k in key)
@@ -285,14 +307,29 @@ class _Ufunc:
         def call(*a, **k):
             what = f"{self.__name__}.{name}"
             LAUNCHES[what] += 1
-            return _wrap(method(*_unwrap_all(a, what), **_unwrap_all(k, what)))
+            a = list(_unwrap_all(a, what))
+            if name == "at":  # ufunc.at(array, indices, ...): out-of-bounds indices wrap, as in CuPy
+                a[1] = _wrap_indices(a[0].shape, a[1])
+            return _wrap(method(*a, **_unwrap_all(k, what)))
 
         return call
+
+
+def _wrap_along_axis(name: str, args, kwargs):
+    """take_along_axis / put_along_axis's indices modulo the axis's length (CuPy wraps out-of-bounds indices)."""
+    if name not in ("take_along_axis", "put_along_axis"):
+        return args
+    args = list(args)
+    axis = kwargs["axis"] if "axis" in kwargs else args[2]
+    if axis is not None and args[0].shape[axis]:
+        args[1] = np.mod(args[1], args[0].shape[axis])
+    return tuple(args)
 
 
 def _function(fn, name: str):
     def call(*args, **kwargs):
         args, kwargs = _unwrap_all(args, name), _unwrap_all(kwargs, name)
+        args = _wrap_along_axis(name, args, kwargs)
         if "out" in kwargs:  # writes into an existing array: a launch, though the result shares its memory
             LAUNCHES[name] += 1
             return _wrap(fn(*args, **kwargs))
@@ -372,7 +409,8 @@ class _Generator:
 
 
 def _scatter_add(a, slices, value):
-    np.add.at(_device_operand(a, "scatter_add"), _unwrap_key(slices), _device_operand(value, "scatter_add"))
+    a = _device_operand(a, "scatter_add")
+    np.add.at(a, _wrap_indices(a.shape, _unwrap_key(slices)), _device_operand(value, "scatter_add"))
 
 
 def _erf(x):
@@ -458,9 +496,11 @@ _saved: dict = {}
 
 def _reset_tinyautograd() -> None:
     from tinyautograd import _kernels, backend, random
+    from tinyautograd.tensor import _PENDING
     from tinyautograd.autograd import namespace
 
     backend._cupy, backend._cupy_checked = None, False
+    _PENDING.clear()  # index checks of arrays of the CuPy that is going away
     for kernel in _kernels.REGISTRY.values():  # compiled by whichever CuPy was installed
         kernel._compiled = None
     namespace._array_namespaces.pop(ndarray, None)

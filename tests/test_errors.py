@@ -236,6 +236,11 @@ def test_index_ops_out_of_range() -> None:
     raises_like_torch(lambda lib: lib.ones(2, 3).gather(1, lib.tensor([[0, 5], [0, 1]])), RuntimeError,
                       "gather", r"\b5\b", "size 3")
     raises_like_torch(lambda lib: lib.ones(2, 3).index_select(0, lib.tensor([3])), IndexError, "index_select")
+    # negative indices are out of bounds for scatter (they used to wrap around silently)
+    raises_like_torch(lambda lib: lib.zeros(2, 3).scatter(1, lib.tensor([[0, -1]]), 1.0), RuntimeError, "scatter",
+                      r"index -1 is out of bounds", "size 3")
+    raises_like_torch(lambda lib: lib.zeros(2, 3).scatter_add(1, lib.tensor([[-4]]), lib.ones(1, 1)), RuntimeError,
+                      "scatter_add", r"index -4 is out of bounds")
     raises_like_torch(lambda lib: lib.ones(2, 3).gather(1, lib.tensor([[0.0]])), RuntimeError, "gather", "int64")
 
 

@@ -137,3 +137,132 @@ def test_a_leaf_keeps_a_fresh_gradient_but_never_a_shared_one():
     assert a.grad.tolist() == [4.0, 4.0, 4.0] and b.grad.tolist() == [2.0, 2.0, 2.0]
     for x, y in [(a.grad, b.grad), (a.grad, c.grad), (a.grad, G), (b.grad, G)]:
         assert not np.shares_memory(x.numpy(), y.numpy())
+
+
+def _syncs(fn) -> dict:
+    fake_cupy.SYNCS.clear()
+    fn()
+    return dict(fake_cupy.SYNCS)
+
+
+def test_training_steps_never_wait_for_the_device(fake):
+    """No device-to-host read in a training step (as the stand-in counts them), gradient clipping and a learning
+    rate schedule included: the divisor of cross entropy's mean and the clipping norm stay on the device, and the
+    checks of the class targets and of BCE's range wait for the loss's first read on the host. Reading the loss
+    then costs one transfer, the check included."""
+    import tinyautograd.nn as nn
+    import tinyautograd.nn.functional as F
+
+    mlp = nn.Sequential(nn.Linear(784, 100), nn.BatchNorm1d(100), nn.ReLU(), nn.Dropout(0.5), nn.Linear(100, 10))
+    lenet = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(6 * 14 * 14, 10))
+    autoencoder = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 784), nn.Sigmoid())
+    segmenter = nn.Conv2d(3, 4, 3, padding=1)
+    images, digits = tg.rand(16, 784, device="cuda"), tg.randint(0, 10, (16,), device="cuda")
+    weights = tg.rand(10, device="cuda")
+    cases = [
+        (mlp, images, lambda y: F.cross_entropy(y, digits)),
+        (mlp, images, lambda y: F.cross_entropy(y, digits, weight=weights, label_smoothing=0.1, ignore_index=3)),
+        (mlp, images, lambda y: F.nll_loss(F.log_softmax(y, dim=1), digits, reduction="sum")),
+        (lenet, images.reshape(16, 1, 28, 28), lambda y: F.cross_entropy(y, digits)),
+        (autoencoder, images, lambda y: F.binary_cross_entropy(y, images)),
+        (autoencoder, images, lambda y: F.mse_loss(y, images)),
+        (segmenter, tg.randn(2, 3, 5, 5, device="cuda"),
+         lambda y, t=tg.randint(0, 4, (2, 5, 5), device="cuda"): F.cross_entropy(y, t)),
+    ]
+    for i, (model, x, loss_of) in enumerate(cases):
+        model.cuda()
+        opt = tg.optim.Adam(model.parameters()) if i % 2 else tg.optim.SGD(model.parameters(), 0.01, momentum=0.9)
+        sched = tg.optim.lr_scheduler.StepLR(opt, 2)
+        losses = []
+
+        def step():
+            opt.zero_grad()
+            loss = loss_of(model(x))
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # the norm and the factor stay on the device
+            opt.step()
+            sched.step()
+            losses.append(loss)
+
+        step()
+        assert _syncs(step) == {}, (model, loss_of)
+        value = []
+        assert _syncs(lambda: value.append(losses[-1].item())) == {"get": 1}
+        assert np.isfinite(value[0])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss", "binary_cross_entropy"])
+def test_an_invalid_target_on_cuda_raises_at_the_losss_first_host_read(fake, name, reduction):
+    """torch on the CPU raises in the loss call; on CUDA it asserts on the device and reports at a later
+    synchronisation. Here the loss is NaN (cross entropy's gradient too, in the bad row or, for a mean, everywhere),
+    and every host read of the loss raises torch's own error: item, float, tolist, cpu, repr, np.asarray."""
+    import tinyautograd.nn.functional as F
+
+    if name == "binary_cross_entropy":
+        x = tg.tensor([0.2, 1.5, 0.5], device="cuda", requires_grad=True)
+        t, error, message = tg.tensor([0.0, 1.0, 0.5], device="cuda"), RuntimeError, "all elements of input"
+        with pytest.raises(error, match=message):
+            torch.nn.functional.binary_cross_entropy(torch.tensor([0.2, 1.5, 0.5]), torch.tensor([0.0, 1.0, 0.5]))
+    else:
+        x = tg.randn(3, 5, device="cuda", requires_grad=True)
+        t, error, message = tg.tensor([0, 7, 1], device="cuda"), IndexError, "Target 7 is out of bounds"
+        with pytest.raises(error, match=message):
+            torch.nn.functional.cross_entropy(torch.randn(3, 5), torch.tensor([0, 7, 1]))
+    loss = []
+    assert _syncs(lambda: loss.append(getattr(F, name)(x, t, reduction=reduction))) == {}
+    loss = loss[0]
+    loss.sum().backward() if reduction == "none" else loss.backward()
+    grad = x.grad.cpu().numpy()  # the gradient is not the checked tensor: it reads without an error
+    if name != "binary_cross_entropy":  # the bad row's gradient is NaN, and all of a mean's
+        assert np.isnan(grad).all() if reduction == "mean" else np.isnan(grad[1]).all() and np.isfinite(grad[0]).all()
+    reads = [loss.tolist, lambda: loss.cpu(), lambda: repr(loss), lambda: np.asarray(loss),
+             lambda: loss.to("cpu")]
+    if reduction != "none":
+        reads += [loss.item, lambda: float(loss)]
+    for read in reads:
+        with pytest.raises(error, match=message):
+            read()
+    fine = getattr(F, name)(x.detach().clamp(0, 1), tg.tensor([0.0, 1.0, 0.5], device="cuda")) \
+        if name == "binary_cross_entropy" else getattr(F, name)(x.detach(), tg.tensor([0, 4, 1], device="cuda"))
+    assert np.isfinite(fine.item())
+
+
+@pytest.mark.parametrize("op, error, message", [
+    (lambda x, i: x.gather(1, i.reshape(1, 2)), RuntimeError, "gather.*index 9 is out of bounds"),
+    (lambda x, i: x.index_select(1, i), IndexError, "index_select.*index out of range"),
+    (lambda x, i: x.scatter(1, i.reshape(1, 2), 1.0), RuntimeError, "scatter.*index 9 is out of bounds"),
+    (lambda x, i: tg.nn.functional.embedding(i, x.t()), IndexError, "index out of range in self"),
+    (lambda x, i: tg.nn.functional.one_hot(i, 4), RuntimeError, "Class values must be smaller than num_classes"),
+], ids=["gather", "index_select", "scatter", "embedding", "one_hot"])
+def test_an_index_out_of_range_on_cuda_raises_at_the_next_host_read(fake, op, error, message):
+    """On the CPU these raise in the call, as torch's do. On CUDA, where torch asserts on the device and reports at a
+    later synchronisation, the check is a flag on the device and its error comes at the next host read of any
+    tensor or at cuda.synchronize(), without a wait in the op itself."""
+    x = tg.randn(1, 4, device="cuda")
+    bad, fine = tg.tensor([1, 9], device="cuda"), tg.tensor([1, 2], device="cuda")
+    out = []
+    assert _syncs(lambda: out.append(op(x, bad))) == {}
+    for read in (lambda: tg.ones(1, device="cuda").item(), tg.cuda.synchronize, lambda: out[0].cpu()):
+        with pytest.raises(error, match=message):
+            read()
+        op(x, bad)  # each read reports the checks pending since the last one
+    with pytest.raises(error, match=message):
+        repr(out[0])
+    assert _syncs(lambda: out.append(op(x, fine))) == {} and out[-1].cpu() is not None  # a good index: nothing
+    tinyautograd_cpu = op(x.cpu(), fine.cpu())
+    with pytest.raises(error, match=message):
+        op(x.cpu(), bad.cpu())
+    np.testing.assert_array_equal(out[-1].cpu().numpy(), tinyautograd_cpu.numpy())
+
+
+def test_pending_index_checks_are_read_every_64(fake):
+    x, i = tg.randn(3, 4, device="cuda"), tg.tensor([0, 2], device="cuda")
+
+    def many():
+        for _ in range(64):
+            x.index_select(0, i)
+
+    assert _syncs(many) == {"__bool__": 64}  # the 64th check reads all 64 flags
+    assert _syncs(lambda: x.index_select(0, i)) == {}

@@ -41,7 +41,12 @@ def get_device_capability(device=None) -> tuple:
 
 
 def synchronize(device=None) -> None:
+    """Wait for the GPU; then raise the error of any index check that failed on it meanwhile (as torch reports a
+    device-side assert at a synchronisation)."""
     cupy_or_raise().cuda.runtime.deviceSynchronize()
+    from .tensor import run_pending_checks
+
+    run_pending_checks()
 
 
 def manual_seed(seed: int) -> None:

@@ -5,6 +5,8 @@ Methods and operators are bound to the differentiable functions of ``tinyautogra
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import _dtype
@@ -17,6 +19,60 @@ _DTYPE_OF_NP = _dtype._BY_NP
 _new = object.__new__
 _ndarray = np.ndarray
 _np_scalar_types = (np.generic, int, float, bool)
+
+
+# Checks of CUDA results deferred to the first host read of the tensor (item, tolist, cpu, numpy, repr): reading
+# whether a loss went NaN would otherwise cost a device synchronisation in every training step. The op leaves its
+# result NaN where the input was invalid (an out-of-range class index, a BCE probability outside [0, 1]); the check
+# looks at the values it then reads anyway and raises the op's own error. A check that raises stays, so every
+# read of that tensor raises.
+_DEFERRED: dict = {}  # id(tensor) -> (weak reference to it, check); not a WeakKeyDictionary, whose lookups call
+# the keys' __eq__ (elementwise on tensors)
+
+
+def defer_check(tensor, check) -> None:
+    """Run ``check(host_values)`` on ``tensor``'s values when they are first read on the host (CUDA tensors)."""
+    key = id(tensor)
+    _DEFERRED[key] = (weakref.ref(tensor, lambda _, key=key: _DEFERRED.pop(key, None)), check)
+
+
+# Index checks of CUDA ops (gather, index_select, embedding, scatter, one_hot): a 0-d device flag each, true when
+# an index was out of range, read at the next host read of any tensor or cuda.synchronize() (torch reports its
+# device-side asserts at the next synchronisation too), or once 64 have gathered.
+_PENDING: list = []
+_PENDING_LIMIT = 64
+
+
+def defer_device_check(flag, fail) -> None:
+    """Call ``fail()`` (which raises the op's error) if the device flag ``flag`` turns out true; looked at later."""
+    _PENDING.append((flag, fail))
+    if len(_PENDING) >= _PENDING_LIMIT:
+        run_pending_checks()
+
+
+def run_pending_checks() -> None:
+    """Read the pending index flags (one wait for the device) and raise the first failed check's error."""
+    if not _PENDING:
+        return
+    pending = list(_PENDING)
+    _PENDING.clear()
+    for flag, fail in pending:
+        if bool(flag):
+            fail()
+
+
+def _host_data(t):
+    """A CUDA tensor's data copied to the host, after the pending index checks and the check an op deferred to this
+    read."""
+    if _PENDING:
+        run_pending_checks()
+    data = t._data.get()
+    if _DEFERRED:
+        entry = _DEFERRED.get(id(t))
+        if entry is not None and entry[0]() is t:
+            entry[1](data)
+            _DEFERRED.pop(id(t), None)
+    return data
 
 
 class Size(tuple):
@@ -294,7 +350,7 @@ class Tensor:
                 raise TypeError(
                     f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the "
                     "tensor to host memory first.")
-            return self._data.get()
+            return _host_data(self)
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._data
@@ -302,7 +358,7 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         # unlike numpy(), and unlike torch, this works on tensors that require grad: np.asarray(t) and plotting
         # libraries ask for values explicitly, and get them (host memory shared where possible)
-        a = self._data if type(self._data) is np.ndarray else self._data.get()
+        a = self._data if type(self._data) is np.ndarray else _host_data(self)
         if dtype is not None:
             a = a.astype(dtype, copy=False)
         return a.copy() if copy else a
@@ -312,10 +368,10 @@ class Tensor:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar (item() needs exactly one "
                 f"element; shape is {list(self._data.shape)})")
-        return self._data.reshape(()).item() if type(self._data) is np.ndarray else self._data.get().item()
+        return self._data.reshape(()).item() if type(self._data) is np.ndarray else _host_data(self).item()
 
     def tolist(self):
-        d = self._data if type(self._data) is np.ndarray else self._data.get()
+        d = self._data if type(self._data) is np.ndarray else _host_data(self)
         return d.tolist()
 
     def __float__(self) -> float:
@@ -390,7 +446,7 @@ class Tensor:
     def __repr__(self) -> str:
         from ._tensor_str import format_tensor
 
-        a = self._data if type(self._data) is np.ndarray else self._data.get()
+        a = self._data if type(self._data) is np.ndarray else _host_data(self)
         dev = self.device
         return format_tensor(
             a, dtype_name=self.dtype.name, default_dtype_name=_dtype.get_default_dtype().name,
@@ -419,6 +475,8 @@ class Tensor:
                 device = a
         from .ops import to_copy
 
+        if device is not None and (_PENDING or id(self) in _DEFERRED) and normalize_device(device).type == "cpu":
+            _host_data(self)
         return to_copy(self, None if dtype is None else _dtype.to_dtype(dtype),
                        None if device is None else normalize_device(device), copy)
 

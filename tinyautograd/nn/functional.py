@@ -211,18 +211,19 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     d = tensor._data
     if d.dtype.kind not in "iu":
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    from ..ops._util import xp_of
+    from ..ops._util import check_indices, xp_of
 
     xp = xp_of(d)
     if num_classes == -1:
         if d.size == 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
         num_classes = int(d.max()) + 1
-    if d.size:
+    def fail():
         if int(d.min()) < 0:
             raise RuntimeError("Class values must be non-negative.")
-        if int(d.max()) >= num_classes:
-            raise RuntimeError("Class values must be smaller than num_classes.")
+        raise RuntimeError("Class values must be smaller than num_classes.")
+
+    check_indices(d, num_classes, fail)
     out = (d[..., None] == xp.arange(num_classes)).astype(np.int64)
     return Tensor._wrap(out)
 

@@ -102,7 +102,8 @@ def forward(xp, kernel: Kernel, x, *scalars):
 # indices, optional class weights ``w`` and label smoothing ``eps``, one thread per position of an (N, C, inner)
 # array (its C values ``inner`` apart; inner = 1 for (N, C)): the row's max, log of the summed exponentials and loss
 # in one launch; ``count`` is the target's weight (1 without
-# weights), 0 (ignore_index) or -1e30 (a target out of range, found by the caller from the sign of the sum); ``qsum``
+# weights), 0 (ignore_index) or NaN (a target out of range: its loss is NaN too, which sends the caller to its exact
+# check, at once on the CPU and at the loss's first host read on CUDA, so that no step waits for the device); ``qsum``
 # is the row's total target mass, sum_c q_c, for the backward. The backward is one launch over the (N, C)
 # elements: a * (p_c * qsum - q_c), with q_c = w_t (1 - eps) [c = t] + (eps / C) w_c.
 # a row's first element in an (outer, C, inner) array, for thread i over its outer * inner rows
@@ -122,7 +123,7 @@ CROSS_ENTROPY = Kernel(
     "}\n"
     "rowmax = m; logsum = ls;\n"
     "if (t == ignore_index) { loss = 0.0; count = 0.0; qsum = 0.0; }\n"
-    "else if (t < 0 || t >= C) { loss = 0.0; count = -1.0e30; qsum = 0.0; }\n"
+    "else if (t < 0 || t >= C) { const double zero = 0.0; loss = zero / zero; count = zero / zero; qsum = 0.0; }\n"
     "else {\n"
     "  const double wt = has_w ? (double)w[t] : 1.0;\n"
     "  const double nll = -(wt * (((double)x[base + t * inner] - m) - ls));\n"
@@ -140,8 +141,8 @@ CROSS_ENTROPY = Kernel(
     "}")
 CROSS_ENTROPY_BACKWARD = Kernel(
     "cross_entropy_backward",
-    "T x, raw T rowmax, raw T logsum, raw int64 t, raw T a, raw T w, raw T qsum, int64 C, int64 inner, "
-    "int64 ignore_index, int64 per_row, int64 mean, float64 divisor, int64 softmax, int64 has_w, float64 eps", "T gx",
+    "T x, raw T rowmax, raw T logsum, raw int64 t, raw T a, raw T w, raw T qsum, raw T total, int64 C, int64 inner, "
+    "int64 ignore_index, int64 per_row, int64 mean, int64 softmax, int64 has_w, float64 eps", "T gx",
     "const long long r = ((long long)i / (C * inner)) * inner + (long long)i % inner;\n"
     "const long long c = ((long long)i / inner) % C;\n"
     "const long long tr = t[r];\n"
@@ -153,8 +154,9 @@ CROSS_ENTROPY_BACKWARD = Kernel(
     "  if (eps != 0.0) q += (eps / (double)C) * (has_w ? (double)w[c] : 1.0);\n"
     "}\n"
     "double scale = per_row ? (double)a[r] : (double)a[0];\n"
-    "if (mean) scale = divisor != 0.0 ? scale / divisor : scale * 0.0;\n"
-    "gx = (p * (double)qsum[r] - q) * scale;")
+    "if (mean) { const double divisor = total[0]; scale = divisor != 0.0 ? scale / divisor : scale * 0.0; }\n"
+    "const double zero = 0.0;\n"
+    "gx = (valid && (tr < 0 || tr >= C)) ? zero / zero : (p * (double)qsum[r] - q) * scale;")
 
 # softmax / log_softmax along one axis of a contiguous array seen as (outer, C, inner), one thread per (outer, inner)
 # row, whose C values lie ``inner`` apart; ``rows`` is an (outer * inner,) output that sets the launch size (it

@@ -6,7 +6,7 @@ import numpy as np
 from .. import _dtype
 from ..autograd.grad_mode import state as grad_state
 from ..backend import device_of
-from ..tensor import Tensor
+from ..tensor import Tensor, defer_device_check
 
 wrap = Tensor._wrap
 _np_ndarray = np.ndarray
@@ -178,3 +178,18 @@ def wrap_dim(d: int, ndim: int, op: str) -> int:
 def float_check(t: Tensor, op: str) -> None:
     if t._data.dtype.kind != "f":
         raise RuntimeError(f"{op}: expected a floating point tensor, got {t.dtype}; convert with .float() first")
+
+
+def check_indices(idx, size: int, fail) -> None:
+    """Call ``fail()`` (which raises the op's error) when the integer array ``idx`` holds a value outside
+    [0, ``size``). NumPy arrays are checked at once. On CUDA the check is a flag computed on the device (negative
+    values read as unsigned are too big, so one comparison and one reduction) and read at the next host read
+    (``tensor.defer_device_check``): the op does not wait for the GPU, as torch's device-side asserts do not."""
+    if not idx.size:
+        return
+    if type(idx) is np.ndarray:
+        if int(idx.min()) < 0 or int(idx.max()) >= size:
+            fail()
+        return
+    unsigned = idx.view(np.dtype(f"u{idx.dtype.itemsize}")) if idx.dtype.kind == "i" else idx
+    defer_device_check((unsigned >= size).any(), fail)

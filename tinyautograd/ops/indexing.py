@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _dtype
 from ..autograd.engine import Node
-from ._util import edge, grad_state, relabel, wrap, wrap_dim, xp_of, binary_operands
+from ._util import binary_operands, check_indices, edge, grad_state, relabel, wrap, wrap_dim, xp_of
 from ..tensor import Tensor
 from .shape import _as_view, _live_views
 from ..autograd.namespace import sparse_grid
@@ -326,10 +326,14 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
         if i != axis and a > b:
             raise RuntimeError(f"gather(): Size does not match at dimension {i} expected index {list(idx.shape)} to "
                                f"be smaller than self {list(d.shape)} apart from dimension {axis}")
-    if idx.size and (int(idx.max()) >= max(d.shape[axis] if d.ndim else 1, 1) or int(idx.min()) < 0):
+    size = d.shape[axis] if d.ndim else 1
+
+    def fail():
         bad = int(idx.max()) if int(idx.min()) >= 0 else int(idx.min())
-        raise RuntimeError(f"gather(): index {bad} is out of bounds for dimension {axis} with size "
-                           f"{d.shape[axis] if d.ndim else 1} (indices must be in [0, size))")
+        raise RuntimeError(f"gather(): index {bad} is out of bounds for dimension {axis} with size {size} "
+                           "(indices must be in [0, size))")
+
+    check_indices(idx, max(size, 1), fail)
     src = d[tuple(slice(0, s) if i != axis else slice(None) for i, s in enumerate(idx.shape))]
     y = xp_of(d).take_along_axis(src, idx, axis=axis)
     if grad_state.enabled and input.requires_grad:
@@ -419,9 +423,11 @@ def _scatter(input: Tensor, dim: int, index: Tensor, src, add: bool, op: str, re
         sd = sd[tuple(slice(0, s) for s in idx.shape)]
     else:
         sd = xp.full(idx.shape, src, dtype=d.dtype)
-    if idx.size and int(idx.max()) >= d.shape[axis]:
-        raise RuntimeError(f"{op}(): index {int(idx.max())} is out of bounds for dimension {axis} with size "
-                           f"{d.shape[axis]}")
+    def fail():
+        bad = int(idx.max()) if int(idx.min()) >= 0 else int(idx.min())
+        raise RuntimeError(f"{op}(): index {bad} is out of bounds for dimension {axis} with size {d.shape[axis]}")
+
+    check_indices(idx, d.shape[axis], fail)
     y = d.copy()
     full = sparse_grid(xp, idx.shape)
     full[axis] = idx
@@ -484,9 +490,11 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     if input._data.ndim == 0 and index._data.size != 1:
         raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index._data.size} value(s)")
     # torch accepts no negative indices here
-    if index._data.size and (int(index._data.max()) >= n or int(index._data.min()) < 0):
+    def fail():
         raise IndexError(f"index_select(): index out of range in self (dim {axis} has size {n}, indices must be in "
                          f"[0, {n - 1}])")
+
+    check_indices(index._data, n, fail)
     if input._data.ndim == 0:
         from .shape import reshape
 

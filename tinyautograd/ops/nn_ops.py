@@ -17,11 +17,11 @@ import numpy as np
 from .. import _kernels
 from ..autograd.engine import Node, freed_error
 from ..random import gen_or_default
-from ..tensor import Tensor
+from ..tensor import Tensor, defer_check
 from . import _fused as F
 from . import elementwise as E
 from . import reduction as R
-from ._util import check_same_device, edge, grad_state, wrap, xp_of
+from ._util import check_indices, check_same_device, edge, grad_state, wrap, xp_of
 from .elementwise import _erf, _sigmoid_fwd
 from .indexing import inplace_result
 
@@ -501,7 +501,7 @@ def _pointwise_loss(input: Tensor, target: Tensor, values, kind, params: tuple, 
     """Reduce the elementwise ``values`` (already weighted) and record one node for input and target.
     ``weighted_mean``: 'mean' divides by the sum of the weights instead of the element count. ``kernel``: the
     fused backward (kernel, scalars) tried on CUDA. ``nan_check``: called when the result holds a NaN (the fused
-    forward signals an invalid input so)."""
+    forward signals an invalid input so): at once on the CPU, at the result's first host read on CUDA."""
     if reduction == "mean" and weighted_mean and weight_arr is not None:
         divisor = float(weight_arr.sum())
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -523,9 +523,9 @@ def _pointwise_loss(input: Tensor, target: Tensor, values, kind, params: tuple, 
         divisor = max(n, 1)
     xp = xp_of(input._data)
     y = xp.asarray(y, dtype=values.dtype)
-    if nan_check is not None:
+    if nan_check is not None and xp is np:
         if y.ndim:
-            flagged = values.size and bool(xp.isnan(values).any())
+            flagged = values.size and bool(np.isnan(values).any())
         else:
             value = float(y)
             flagged = value != value
@@ -539,8 +539,12 @@ def _pointwise_loss(input: Tensor, target: Tensor, values, kind, params: tuple, 
             weight_arr, torch_name
         node.saved = (input, target)
         node.versions = (input._version[0], target._version[0])
-        return wrap(y, node)
-    return wrap(y)
+        out = wrap(y, node)
+    else:
+        out = wrap(y)
+    if nan_check is not None and xp is not np:  # on CUDA: at the loss's first read on the host, not with a sync now
+        defer_check(out, lambda host: nan_check() if np.isnan(host).any() else None)
+    return out
 
 
 def _loss_operands(input: Tensor, target: Tensor, op: str):
@@ -836,7 +840,8 @@ class CrossEntropyBackward(Node):
         a = g
         if self.reduction == "mean":
             # every target ignored: the loss is nan (0/0) but, as in torch, the gradient is zero
-            a = g / self.divisor if self.divisor else g * 0.0
+            divisor = _host_number(self.divisor)
+            a = g / divisor if divisor else g * 0.0
         if self.reduction == "none":
             a = ns.expand_dims(ns.reshape(a, (shape[0],) + shape[2:]), 1)
         gx = (p * s - q) * a
@@ -920,13 +925,24 @@ def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched:
     F.CROSS_ENTROPY(flat, t.reshape(-1), flat if w is None else w, classes, positions // shape[0], int(ignore_index),
                     int(softmax), int(w is not None), float(eps), loss, rowmax, logsum, count, qsum)
     loss = loss.reshape(t.shape)
-    total = count.sum()
-    divisor = float(total)
-    if divisor < 0:
-        _checked_targets(xp, t, classes, ignore_index)  # raises the IndexError naming the bad target
+    total = count.sum()  # NaN when a target is out of range: the kernel writes NaN count and loss there
+
+    def check(values) -> None:  # raises the IndexError naming the bad target, as torch does
+        if np.isnan(values).any():
+            _checked_targets(xp, t, classes, ignore_index)
+
+    if xp is np:
+        divisor = float(total)
+        if divisor != divisor:
+            check(loss)
+    else:  # the divisor stays on the device and the check waits for the loss's first read on the host (no sync)
+        divisor = total
     y = _reduce_per_position(xp, loss, reduction, batched, total, x.dtype)
     if not (grad_state.enabled and input.requires_grad):
-        return wrap(y)
+        out = wrap(y)
+        if xp is not np:
+            defer_check(out, check)
+        return out
     if softmax:
         node = CrossEntropyBackward((edge(input),))
         node.out, node.valid, node.weight, node.smoothing, node.prob = None, None, w, float(eps), False
@@ -938,7 +954,15 @@ def _class_rows(input: Tensor, x, t, ignore_index: int, reduction: str, batched:
         node.wy, node.in_shape = None, input._data.shape
     node.rows, node.tt, node.ignore_index = (rowmax, logsum, qsum, w, float(eps)), t, ignore_index
     node.reduction, node.divisor, node.work_shape = reduction, divisor, shape
-    return wrap(y, node)
+    out = wrap(y, node)
+    if xp is not np:
+        defer_check(out, check)
+    return out
+
+
+def _host_number(value):
+    """A divisor kept on the device by a fused forward, as a Python number (for the formula backward paths)."""
+    return value if isinstance(value, (int, float)) else float(value)
 
 
 def _prob_rows(input: Tensor, target: Tensor, x, t, reduction: str, batched: bool, w, eps: float) -> Tensor:
@@ -1005,10 +1029,12 @@ def _class_rows_backward(xp, node, x, g, softmax: bool):
     shape = node.work_shape
     x = xp.broadcast_to(xp.empty(1, dtype=g.dtype), shape) if x is None else x.reshape(shape)
     gx = xp.empty(shape, dtype=g.dtype)
+    divisor = node.divisor
+    divisor = xp.full(1, divisor, dtype=g.dtype) if isinstance(divisor, (int, float)) else divisor.reshape(1)
     F.CROSS_ENTROPY_BACKWARD(x, rowmax, logsum, node.tt.reshape(-1), g.reshape(-1), qsum if w is None else w, qsum,
-                             shape[1], math.prod(shape[2:]), node.ignore_index, int(node.reduction == "none"),
-                             int(node.reduction == "mean"), float(node.divisor), int(softmax), int(w is not None), eps,
-                             gx)
+                             divisor.astype(g.dtype, copy=False), shape[1], math.prod(shape[2:]), node.ignore_index,
+                             int(node.reduction == "none"), int(node.reduction == "mean"), int(softmax),
+                             int(w is not None), eps, gx)
     return gx
 
 
@@ -1116,7 +1142,8 @@ class NllLossBackward(Node):
         a = g
         if self.reduction == "mean":
             # every target ignored: the loss is nan (0/0) but, as in torch, the gradient is zero
-            a = g / self.divisor if self.divisor else g * 0.0
+            divisor = _host_number(self.divisor)
+            a = g / divisor if divisor else g * 0.0
         if self.reduction == "none":
             a = ns.reshape(a, (shape[0],) + shape[2:])
         # each position has exactly one target class: a one-hot mask places the gradient without a scatter
@@ -1457,9 +1484,11 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
         if not -num <= padding_idx < num:
             raise AssertionError("Padding_idx must be within num_embeddings")
         padding_idx = padding_idx + num if padding_idx < 0 else padding_idx
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
+    def fail():
         raise IndexError(f"index out of range in self (embedding with {num} rows got indices in "
                          f"[{int(idx.min())}, {int(idx.max())}])")
+
+    check_indices(idx, num, fail)
     xp = xp_of(w)
     if max_norm is not None:
         rows = xp.unique(idx)
