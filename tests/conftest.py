@@ -80,3 +80,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "[cuda" in item.nodeid or "-cuda" in item.nodeid:
             item.add_marker(pytest.mark.gpu)
+
+
+class _Shard:
+    """TINYAUTOGRAD_TEST_SHARD=i/n keeps every n-th selected test from the i-th (0-based): scripts/gpu_check.sh
+    runs n such processes side by side where pytest-xdist is missing, so that CuPy's first compilations of its
+    kernels spread over the cores."""
+
+    def __init__(self, index: int, count: int) -> None:
+        self.index, self.count = index, count
+
+    @pytest.hookimpl(trylast=True)  # after `-m` and `-k` have deselected theirs
+    def pytest_collection_modifyitems(self, config, items):
+        config.hook.pytest_deselected(items=[item for k, item in enumerate(items) if k % self.count != self.index])
+        items[:] = [item for k, item in enumerate(items) if k % self.count == self.index]
+
+
+def pytest_configure(config):
+    shard = os.environ.get("TINYAUTOGRAD_TEST_SHARD")
+    if shard:
+        index, count = (int(part) for part in shard.split("/"))
+        if not 0 <= index < count:
+            raise pytest.UsageError(f"TINYAUTOGRAD_TEST_SHARD={shard!r}: expected i/n with 0 <= i < n")
+        config.pluginmanager.register(_Shard(index, count), "tinyautograd-shard")
