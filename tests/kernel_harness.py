@@ -114,6 +114,9 @@ def library(kernel: _kernels.Kernel, ctype: str, arrays: tuple[bool, ...]):
 def emulate(kernel: _kernels.Kernel, *args):
     params = parse(kernel.in_params, False) + parse(kernel.out_params, True)
     assert len(args) == len(params), f"{kernel.name}: {len(params)} parameters, {len(args)} arguments"
+    if not any(isinstance(a, np.ndarray) and not p.raw for p, a in zip(params, args)):
+        # CuPy takes the loop's size from the non-raw arrays (NumPy scalars are scalars to it)
+        raise ValueError(f"{kernel.name}: Loop size is undecided (no non-raw array argument)")
     args = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in args)
     arrays = tuple(isinstance(a, np.ndarray) for a in args)
     assert all(a for p, a in zip(params, arrays) if p.raw or p.out), f"{kernel.name}: raw/output need arrays"

@@ -824,6 +824,7 @@ LOSS_CASES = {  # kernel -> (ours, theirs, input domain)
                    lambda x, t, **k: TF.huber_loss(x, t, delta=0.7, **k), "real"),
     "bce_loss": (F.binary_cross_entropy, TF.binary_cross_entropy, "probability"),
     "bce_logits_loss": (F.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits, "real"),
+    "kl_div_loss": (F.kl_div, TF.kl_div, "probability"),  # log_target: test_kl_div_kernel_with_log_targets
 }
 
 
@@ -1204,3 +1205,31 @@ def test_group_norm_after_the_kernels_keeps_double_backward():
     gt.pow(2).sum().backward()
     np.testing.assert_allclose(ga.detach().numpy(), gt.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none"])
+def test_kl_div_kernel_with_log_targets_and_zero_targets(dtype, reduction):
+    """kl_div's kernel both ways: log-probability targets (exp(t) (t - x)), and probability targets with zeros
+    (a zero loss there, a NaN target gradient as torch's), against torch and the formula."""
+    rng = np.random.default_rng(3)
+    x = np.log(rng.dirichlet(np.ones(5), size=4)).astype(dtype)
+    for log_target, t in ((True, np.log(rng.dirichlet(np.ones(5), size=4))),
+                          (False, np.where(rng.random((4, 5)) < 0.3, 0.0, rng.dirichlet(np.ones(5), size=4)))):
+        t = t.astype(dtype)
+        g = rng.standard_normal((4, 5)).astype(dtype)
+
+        def ours(a, b, **k):
+            return F.kl_div(a, b, log_target=log_target, **k)
+
+        def theirs(a, b, **k):
+            return TF.kl_div(a, b, log_target=log_target, **k)
+
+        with kernels_on_cpu(expect="kl_div_loss"), kernels_on_cpu(expect="kl_div_loss_backward"):
+            mine = _loss_run(tg, ours, x, t, g, reduction, True)
+        plain = _loss_run(tg, ours, x, t, g, reduction, True)
+        ref = _loss_run(torch, theirs, x, t, g, reduction, True)
+        for m, p_, r in zip(mine, plain, ref):
+            np.testing.assert_allclose(m, r, **vars(tolerance(dtype)), equal_nan=True)
+            if dtype == np.float64:
+                np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-14, equal_nan=True)

@@ -740,6 +740,13 @@ SMOOTH_L1_LOSS, SMOOTH_L1_LOSS_BACKWARD = _loss_kernels(
 HUBER_LOSS, HUBER_LOSS_BACKWARD = _loss_kernels(
     "huber", "const double z = fabs(X - Tv);\nv = z < delta ? 0.5 * z * z : delta * (z - 0.5 * delta);",
     "const double d = X - Tv;\ndx = d < -delta ? -delta : (d > delta ? delta : d);\ndt = -dx;", "float64 delta")
+# kl_div of log-probabilities x against probabilities t (0 where t <= 0, as the formula's where) or, with
+# log_target, against log-probabilities; d/dt of t log t is unbounded at t = 0, reported as NaN
+KL_DIV_LOSS, KL_DIV_LOSS_BACKWARD = _loss_kernels(
+    "kl_div", "v = log_target ? exp(Tv) * (Tv - X) : (Tv > 0.0 ? Tv * (log(Tv) - X) : 0.0 * X);",
+    "const double zero = 0.0;\n"
+    "if (log_target) { const double et = exp(Tv); dx = -et; dt = et * ((Tv - X) + 1.0); }\n"
+    "else { dx = -Tv; dt = Tv > 0.0 ? (log(Tv) + 1.0) - X : zero / zero; }", "int64 log_target")
 # an input or target outside [0, 1] (or NaN) gives a NaN loss, which sends the caller to its exact range check
 BCE_LOSS, BCE_LOSS_BACKWARD = _loss_kernels(
     "bce", "double lx = log(X), l1x = log1p(-X);\n"

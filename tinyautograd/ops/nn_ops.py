@@ -712,13 +712,16 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
     x, t, target = _loss_operands(input, target, "kl_div")
     _broadcast_check(input, target, "kl_div", None)
     xp = xp_of(x)
-    if log_target:
+    values = F.loss_values(xp, F.KL_DIV_LOSS, x, t, int(bool(log_target)))
+    if values is not None:
+        pass
+    elif log_target:
         values = xp.exp(t) * (t - x)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             values = xp.where(t > 0, t * (xp.log(xp.where(t > 0, t, 1)) - x), 0 * x)
     return _pointwise_loss(input, target, values, _pointwise_kl, (bool(log_target),), reduction, "kl_div",
-                           "KlDivBackward0")
+                           "KlDivBackward0", kernel=(F.KL_DIV_LOSS_BACKWARD, (int(bool(log_target)),)))
 
 
 def legacy_reduction(size_average, reduce) -> str:
