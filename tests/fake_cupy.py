@@ -392,14 +392,29 @@ class _ElementwiseKernel:
         kernel_harness.emulate(self.kernel, *host)
 
 
+# what cupy.random.Generator offers (CuPy 14): no normal, permutation, choice or shuffle, unlike NumPy's
+_GENERATOR_METHODS = {"beta", "binomial", "chisquare", "dirichlet", "exponential", "f", "gamma", "geometric",
+                      "hypergeometric", "integers", "logseries", "poisson", "power", "random", "standard_exponential",
+                      "standard_gamma", "standard_normal", "uniform"}
+
+
 class _Generator:
-    """``cupy.random.Generator``: NumPy's generator, results on the device."""
+    """``cupy.random.Generator``: NumPy's generator, results on the device, limited to CuPy's methods (and to
+    float32/float64 for ``random`` and ``standard_normal``, as CuPy's)."""
 
     def __init__(self, seed=None) -> None:
         self._g = np.random.default_rng(seed)
 
     def __getattr__(self, name):
+        if name not in _GENERATOR_METHODS:
+            raise AttributeError(f"'cupy.random._generator_api.Generator' object has no attribute '{name}'")
         method = getattr(self._g, name)
+        if name in ("random", "standard_normal"):
+            def checked(size=None, dtype=np.float64, out=None, _method=method):
+                if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+                    raise TypeError(f"Unsupported dtype {np.dtype(dtype).name} for {name}")
+                return _method(size, dtype=dtype)
+            method = checked
 
         def draw(*a, **k):
             LAUNCHES["random." + name] += 1

@@ -132,3 +132,33 @@ def test_data_loader_pin_memory_is_accepted(cuda_device):
     loader = tgd.DataLoader(tgd.TensorDataset(tg.arange(6.0)), batch_size=4, pin_memory=True)
     batches = [b[0].to("cuda", non_blocking=True) for b in loader]
     assert [b.tolist() for b in batches] == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]] and all(b.is_cuda for b in batches)
+
+
+@pytest.mark.parametrize("fill", [
+    lambda t: t.uniform_(-2, 3), lambda t: t.normal_(1.0, 0.5), lambda t: t.bernoulli_(0.3),
+    lambda t: t.exponential_(2.0), lambda t: t.random_(0, 7), lambda t: nn.init.normal_(t, 0, 0.02),
+    lambda t: nn.init.trunc_normal_(t, std=0.5), lambda t: nn.init.xavier_normal_(t),
+    lambda t: nn.init.kaiming_normal_(t), lambda t: nn.init.xavier_uniform_(t), lambda t: nn.init.orthogonal_(t),
+    lambda t: nn.init.sparse_(t, 0.5), lambda t: nn.init.eye_(t),
+], ids=["uniform_", "normal_", "bernoulli_", "exponential_", "random_", "init.normal_", "init.trunc_normal_",
+        "init.xavier_normal_", "init.kaiming_normal_", "init.xavier_uniform_", "init.orthogonal_", "init.sparse_",
+        "init.eye_"])
+def test_random_fills_and_initialisers_draw_on_the_device(cuda_device, fill):
+    """In-place random fills and nn.init draw from the CUDA generator, which has fewer methods than NumPy's (no
+    normal, permutation or choice in CuPy's): each works on a CUDA tensor, in place, with plausible values, and
+    a CUDA seed repeats it."""
+    results = []
+    for _ in range(2):
+        tg.cuda.manual_seed(11)
+        t = tg.empty(4, 8, device="cuda")
+        out = fill(t)
+        assert out is t and t.is_cuda and t.dtype == tg.float32
+        results.append(t.cpu().numpy())
+    assert np.isfinite(results[0]).all() and results[0].std() > 0
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_modules_built_on_the_device_initialise_there(cuda_device):
+    for module in (nn.Embedding(10, 4, device="cuda"), nn.Linear(3, 2, device="cuda"),
+                   nn.Conv2d(1, 2, 3, device="cuda"), nn.LSTM(3, 4, device="cuda")):
+        assert all(p.is_cuda for p in module.parameters())

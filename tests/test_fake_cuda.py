@@ -266,3 +266,64 @@ def test_pending_index_checks_are_read_every_64(fake):
 
     assert _syncs(many) == {"__bool__": 64}  # the 64th check reads all 64 flags
     assert _syncs(lambda: x.index_select(0, i)) == {}
+
+
+def _model_cases():
+    import tinyautograd.nn as nn
+    import tinyautograd.nn.functional as F
+
+    digits = [0, 3, 9, 1, 3, 7]
+    return {
+        "mlp-bn-dropout-ce": (lambda: nn.Sequential(nn.Linear(12, 10), nn.BatchNorm1d(10), nn.GELU(), nn.Dropout(0.3),
+                                                    nn.Linear(10, 10)),
+                              (6, 12), lambda y: F.cross_entropy(y, tg.tensor(digits, device="cuda"),
+                                                                 label_smoothing=0.1, ignore_index=7)),
+        "lenet-ish": (lambda: nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                            nn.Conv2d(3, 4, 3), nn.Tanh(), nn.AvgPool2d(2, ceil_mode=True),
+                                            nn.Flatten(), nn.Linear(4, 10)),
+                      (6, 1, 8, 8), lambda y: F.nll_loss(F.log_softmax(y, 1), tg.tensor(digits, device="cuda"))),
+        "autoencoder-bce": (lambda: nn.Sequential(nn.Linear(12, 4), nn.ELU(), nn.Linear(4, 12), nn.Sigmoid()),
+                            (6, 12), lambda y: F.binary_cross_entropy(y, tg.full((6, 12), 0.25, device="cuda"))),
+        "norms-kl": (lambda: nn.Sequential(nn.Conv1d(2, 4, 3), nn.GroupNorm(2, 4), nn.SiLU(), nn.Flatten(),
+                                           nn.LayerNorm(24), nn.Linear(24, 5)),
+                     (6, 2, 8), lambda y: F.kl_div(F.log_softmax(y, 1), F.softmax(y.detach() * 0.5, 1),
+                                                   reduction="batchmean")),
+        "bn2d-segment": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.LeakyReLU(0.1)),
+                         (2, 3, 5, 5), lambda y: F.cross_entropy(y, tg.tensor(np.arange(50).reshape(2, 5, 5) % 4,
+                                                                              device="cuda"))),
+        "huber-smoothl1": (lambda: nn.Sequential(nn.Linear(12, 6), nn.Softplus(), nn.Linear(6, 3)),
+                           (6, 12), lambda y: F.huber_loss(y, tg.zeros(6, 3, device="cuda"), delta=0.5)
+                           + F.smooth_l1_loss(y, tg.ones(6, 3, device="cuda"))),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_model_cases()))
+def test_the_escape_hatch_runs_every_formula_on_the_device(fake, monkeypatch, case):
+    """TINYAUTOGRAD_DISABLE_KERNELS=1 on CUDA: every op takes its array formula with CuPy arrays (the paths the
+    kernels replace, checked here for host arrays leaking in), and gives the fused kernels' values and gradients
+    (float64), through two SGD steps."""
+    from tinyautograd import _kernels
+
+    make, shape, loss_of = _model_cases()[case]
+    results = {}
+    for disabled in (False, True):
+        monkeypatch.setattr(_kernels, "DISABLED", disabled)
+        tg.manual_seed(0)
+        model = make().double().cuda()
+        opt = tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)  # linear in the gradients: tight tolerances
+        x = tg.tensor(np.linspace(-1.5, 2.0, int(np.prod(shape))).reshape(shape), device="cuda")
+        losses = []
+        fake_cupy.LAUNCHES.clear()
+        for _ in range(2):
+            tg.manual_seed(1)  # the same dropout masks both ways
+            opt.zero_grad()
+            loss = loss_of(model(x))
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        fused = [name for name in fake_cupy.LAUNCHES if name.startswith("tinyautograd_")]
+        assert (fused == []) == disabled, fused
+        results[disabled] = losses, [p.detach().cpu().numpy() for p in model.parameters()]
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-10)
+    for a, b in zip(results[True][1], results[False][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

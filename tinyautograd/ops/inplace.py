@@ -199,7 +199,8 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) ->
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
-    return _random_fill(self, lambda rng, s: rng.normal(mean, std, s), "normal_", generator)
+    # standard_normal * std + mean: what NumPy's normal computes (the same draws), and all CuPy's Generator has
+    return _random_fill(self, lambda rng, s: rng.standard_normal(s) * std + mean, "normal_", generator)
 
 
 def bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
