@@ -125,13 +125,18 @@ UFUNC_KEYWORDS = {"out", "dtype", "casting"}  # what cupy.ufunc.__call__ takes b
 
 
 def _chain(node) -> str | None:
-    """``xp.lib.stride_tricks.as_strided`` for that attribute node, None when not rooted at a CuPy name."""
+    """``xp.lib.stride_tricks.as_strided`` for that attribute node, None when not rooted at CuPy: a name in
+    ``ROOTS``, an ``xp_of(array)`` call, or an ``xp`` attribute (``ns.xp``, ``self.xp``)."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
         node = node.value
     if isinstance(node, ast.Name) and node.id in ROOTS:
         return ".".join([node.id] + parts[::-1])
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "xp_of" and parts:
+        return ".".join(["xp"] + parts[::-1])
+    if isinstance(node, ast.Name) and len(parts) > 1 and parts[-1] == "xp":
+        return ".".join(["xp"] + parts[-2::-1])
     return None
 
 
@@ -213,12 +218,13 @@ def test_the_cupy_api_the_library_calls_exists_in_cupy(cupy_modules) -> None:
 
 
 def test_the_api_check_can_fail(cupy_modules) -> None:
-    snippet = ("y = xp.fromregex(f, r, d)\n"  # NumPy has it, CuPy not
+    snippet = ("y = xp_of(a).fromregex(f, r, d) + ns.xp.fromregex(f, r, d)\n"  # NumPy has it, CuPy not
                "z = xp.broadcast_to(a, s, subok=True)\n"  # a NumPy keyword
                "m = a.max(axis=0, where=mask)\n"  # an array method's NumPy keyword
                "xp.add(a, b, order='C')\n"  # a ufunc keyword CuPy's ufuncs lack
                "ok = xp.broadcast_to(a, s) + a.max(axis=0) + json.dumps(d, allow_nan=False)\n")
     problems, seen = api_problems(*cupy_modules, [("snippet.py", ast.parse(snippet))])
-    assert seen == 4
+    assert seen == 5
     assert sorted(p.split(": ")[1] for p in problems) == ["ndarray.max(where=...)", "xp.add(order=...)",
-                                                            "xp.broadcast_to(subok=...)", "xp.fromregex"], problems
+                                                            "xp.broadcast_to(subok=...)", "xp.fromregex",
+                                                            "xp.fromregex"], problems

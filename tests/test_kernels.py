@@ -835,6 +835,7 @@ def _loss_run(lib, fn, x, t, g, reduction, want_t):
     return [y.detach().numpy(), a.grad.numpy()] + ([b.grad.numpy()] if want_t else [])
 
 
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")  # kl_div's, as torch's
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kernel", sorted(LOSS_CASES))
 @given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=3), reduction=st.sampled_from(["mean", "sum", "none"]),
