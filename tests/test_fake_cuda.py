@@ -197,7 +197,8 @@ def test_training_steps_never_wait_for_the_device(fake):
 def test_an_invalid_target_on_cuda_raises_at_the_losss_first_host_read(fake, name, reduction):
     """torch on the CPU raises in the loss call; on CUDA it asserts on the device and reports at a later
     synchronisation. Here the loss is NaN (cross entropy's gradient too, in the bad row or, for a mean, everywhere),
-    and every host read of the loss raises torch's own error: item, float, tolist, cpu, repr, np.asarray."""
+    and every host read of the loss raises torch's own error: item, float, tolist, cpu, repr, np.asarray, also
+    through detach() or .data (the same values)."""
     import tinyautograd.nn.functional as F
 
     if name == "binary_cross_entropy":
@@ -218,7 +219,7 @@ def test_an_invalid_target_on_cuda_raises_at_the_losss_first_host_read(fake, nam
     if name != "binary_cross_entropy":  # the bad row's gradient is NaN, and all of a mean's
         assert np.isnan(grad).all() if reduction == "mean" else np.isnan(grad[1]).all() and np.isfinite(grad[0]).all()
     reads = [loss.tolist, lambda: loss.cpu(), lambda: repr(loss), lambda: np.asarray(loss),
-             lambda: loss.to("cpu")]
+             lambda: loss.to("cpu"), lambda: loss.detach().tolist(), lambda: loss.data.cpu()]
     if reduction != "none":
         reads += [loss.item, lambda: float(loss)]
     for read in reads:

@@ -274,7 +274,10 @@ class Tensor:
 
     @property
     def data(self) -> "Tensor":
-        return Tensor._wrap(self._data)
+        t = Tensor._wrap(self._data)  # its own version counter, unlike detach() (torch's difference)
+        if _DEFERRED and id(self) in _DEFERRED:
+            defer_check(t, _DEFERRED[id(self)][1])
+        return t
 
     @data.setter
     def data(self, value: "Tensor") -> None:
@@ -334,6 +337,8 @@ class Tensor:
     def detach(self) -> "Tensor":
         t = Tensor._wrap(self._data)
         t._version = self._version
+        if _DEFERRED and id(self) in _DEFERRED:  # the same values: the same deferred check (a logged loss)
+            defer_check(t, _DEFERRED[id(self)][1])
         return t
 
     def detach_(self) -> "Tensor":
