@@ -265,8 +265,13 @@ def test_pending_index_checks_are_read_every_64(fake):
         for _ in range(64):
             x.index_select(0, i)
 
-    assert _syncs(many) == {"__bool__": 64}  # the 64th check reads all 64 flags
+    assert _syncs(many) == {"get": 1}  # the 64th check reads all 64 flags, in one transfer
     assert _syncs(lambda: x.index_select(0, i)) == {}
+    x.index_select(0, tg.tensor([5], device="cuda"))  # among good ones, a bad one is still found
+    x.index_select(0, i)
+    with pytest.raises(IndexError, match="index_select"):
+        tg.ones(1, device="cuda").item()
+    assert tg.ones(1, device="cuda").item() == 1.0  # reported once
 
 
 def _model_cases():

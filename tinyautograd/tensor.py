@@ -56,8 +56,18 @@ def run_pending_checks() -> None:
         return
     pending = list(_PENDING)
     _PENDING.clear()
-    for flag, fail in pending:
-        if bool(flag):
+    flags = [flag for flag, _ in pending]
+    if len(flags) == 1:
+        bad = [bool(flags[0])]
+    else:
+        from .ops._util import xp_of
+
+        try:  # one transfer for all
+            bad = xp_of(flags[0]).stack(flags).get().tolist()
+        except Exception:  # flags on different devices
+            bad = [bool(flag) for flag in flags]
+    for (_, fail), failed in zip(pending, bad):
+        if failed:
             fail()
 
 
