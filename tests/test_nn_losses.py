@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import tinyautograd
 import tinyautograd.nn as nn
 import tinyautograd.nn.functional as F
-from helpers import assert_close
+from helpers import assert_close, torch_device
 
 DTYPES = st.sampled_from(["float32", "float64"])
 SEEDS = st.integers(0, 2 ** 31 - 1)
@@ -143,6 +143,32 @@ def test_nll_loss_matches_torch(device, problem, reduction, weighted, ignore_ind
     check_loss(nn.NLLLoss(reduction=reduction, ignore_index=ignore_index),
                torch.nn.NLLLoss(reduction=reduction, ignore_index=ignore_index), [x, t], [True, False], dtype,
                device, rng, "NLLLoss")
+
+
+@pytest.mark.parametrize("weighted, smoothing", [(False, 0.0), (True, 0.2)])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_class_losses_past_the_row_kernels_limit_match_torch(device, name, weighted, smoothing):
+    """More classes than the fused row kernels take (a language model's vocabulary): the array formulas, on cuda
+    too, forward, backward and double backward."""
+    from tinyautograd.ops import _fused
+
+    rng = np.random.default_rng(4)
+    c = _fused.CROSS_ENTROPY_ROW_LIMIT + 7
+    x = rng.standard_normal((3, c))
+    t = np.array([0, c - 1, 5])
+    w = rng.uniform(0.1, 2.0, c) if weighted else None
+    kw = {"label_smoothing": smoothing} if name == "cross_entropy" else {}
+
+    def call(lib, lib_f):
+        return lambda x_, t_, *w_: lib_f(x_ if name == "cross_entropy" else lib.log_softmax(x_, 1), t_,
+                                         weight=w_[0] if w_ else None, **kw)
+
+    args = [x, t] + ([w] if weighted else [])
+    check_loss(call(tinyautograd, getattr(F, name)), call(torch, getattr(TF, name)), args, [True, False, False],
+               "float64", device, rng, name)
+    ours = hessian_vector(call(tinyautograd, getattr(F, name)), args, tinyautograd, device, 9)
+    theirs = hessian_vector(call(torch, getattr(TF, name)), args, torch, torch_device(device), 9)
+    assert_close(ours, theirs, "float64", what=f"{name} double backward")
 
 
 def test_cross_entropy_all_ignored_is_nan_with_zero_gradient_like_torch():
