@@ -955,6 +955,7 @@ def test_every_kernel_has_a_test():
                "batch_norm_stats", "batch_norm_normalize", "batch_norm_g_xhat", "batch_norm_input_grad",
                "layer_norm_normalize", "layer_norm_products", "layer_norm_input_grad"}
     tested |= set(LOSS_CASES) | {name + "_backward" for name in LOSS_CASES} | {"avg_pool2d", "avg_pool2d_backward"}
+    tested |= {"bce_logits_pw_loss", "bce_logits_pw_loss_backward"}  # test_bce_with_logits_pos_weight_kernel
     assert set(_kernels.REGISTRY) == tested
 
 
@@ -1234,3 +1235,30 @@ def test_kl_div_kernel_with_log_targets_and_zero_targets(dtype, reduction):
             np.testing.assert_allclose(m, r, **vars(tolerance(dtype)), equal_nan=True)
             if dtype == np.float64:
                 np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-14, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("pw_shape", [(5,), (1,), (4, 5), ()])
+def test_bce_with_logits_pos_weight_kernel(dtype, pw_shape):
+    """pos_weight broadcast against the input inside the kernel, both gradients, against torch and the formula
+    (logits large enough to saturate, targets in [0, 1])."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((4, 5)) * 8).astype(dtype)
+    t = rng.random((4, 5)).astype(dtype)
+    pw = rng.uniform(0.2, 4.0, pw_shape).astype(dtype)
+    g = rng.standard_normal((4, 5)).astype(dtype)
+    for reduction in ("mean", "sum", "none"):
+        def ours(a, b, **k):
+            return F.binary_cross_entropy_with_logits(a, b, pos_weight=tg.tensor(pw), **k)
+
+        def theirs(a, b, **k):
+            return TF.binary_cross_entropy_with_logits(a, b, pos_weight=torch.tensor(pw), **k)
+
+        with kernels_on_cpu(expect="bce_logits_pw_loss"), kernels_on_cpu(expect="bce_logits_pw_loss_backward"):
+            mine = _loss_run(tg, ours, x, t, g, reduction, True)
+        plain = _loss_run(tg, ours, x, t, g, reduction, True)
+        ref = _loss_run(torch, theirs, x, t, g, reduction, True)
+        for m, p_, r in zip(mine, plain, ref):
+            np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
+            if dtype == np.float64:
+                np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-14)

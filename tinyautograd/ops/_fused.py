@@ -759,6 +759,13 @@ BCE_LOSS, BCE_LOSS_BACKWARD = _loss_kernels(
 BCE_LOGITS_LOSS, BCE_LOGITS_LOSS_BACKWARD = _loss_kernels(
     "bce_logits", "v = (1.0 - Tv) * X + (log1p(exp(-fabs(X))) + (-X > 0 ? -X : 0.0));",
     "const double nx = -X;\n" + _SIGMOID.format(dst="s", src="nx") + "dx = (1.0 - Tv) - s;\ndt = -X;")
+# with pos_weight ``pw`` (broadcast against the input like any non-raw argument) on the positive term
+BCE_LOGITS_PW_LOSS, BCE_LOGITS_PW_LOSS_BACKWARD = _loss_kernels(
+    "bce_logits_pw", "const double sp = log1p(exp(-fabs(X))) + (-X > 0 ? -X : 0.0);\n"
+    "v = (1.0 - Tv) * X + (1.0 + ((double)pw - 1.0) * Tv) * sp;",
+    "const double nx = -X;\n" + _SIGMOID.format(dst="s", src="nx")
+    + "const double sp = log1p(exp(-fabs(X))) + (X < 0 ? -X : 0.0);\n"
+    "dx = (1.0 - Tv) - (1.0 + ((double)pw - 1.0) * Tv) * s;\ndt = ((double)pw - 1.0) * sp - X;", "T pw")
 
 
 def _loss_apply(xp, x, t) -> bool:

@@ -686,7 +686,11 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     xp = xp_of(x)
     w = _weight_array(weight, input, "binary_cross_entropy_with_logits")
     pw = _weight_array(pos_weight, input, "binary_cross_entropy_with_logits", "pos_weight")
-    values = F.loss_values(xp, F.BCE_LOGITS_LOSS, x, t) if w is None and pw is None else None
+    values = kernel = None
+    if w is None and pw is None:
+        values, kernel = F.loss_values(xp, F.BCE_LOGITS_LOSS, x, t), (F.BCE_LOGITS_LOSS_BACKWARD, ())
+    elif w is None and np.broadcast_shapes(pw.shape, x.shape) == x.shape:  # pos_weight broadcast in the kernel
+        values, kernel = F.loss_values(xp, F.BCE_LOGITS_PW_LOSS, x, t, pw), (F.BCE_LOGITS_PW_LOSS_BACKWARD, (pw,))
     if values is None:
         with np.errstate(under="ignore"):
             softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)
@@ -699,7 +703,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
         w = xp.broadcast_to(w, values.shape)
     return _pointwise_loss(input, target, values, _pointwise_bce_logits, (pw,), reduction,
                            "binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
-                           weight_arr=w, kernel=None if pw is not None else (F.BCE_LOGITS_LOSS_BACKWARD, ()))
+                           weight_arr=w, kernel=kernel)
 
 
 def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
