@@ -835,6 +835,19 @@ def _loss_run(lib, fn, x, t, g, reduction, want_t):
     return [y.detach().numpy(), a.grad.numpy()] + ([b.grad.numpy()] if want_t else [])
 
 
+def _check_loss_kernel(kernel, ours, theirs, x, t, g, reduction, want_t, dtype, equal_nan=False):
+    """The loss, its input gradient and (``want_t``) its target gradient through ``kernel`` and its backward:
+    against torch, and in float64 against the formula to rounding."""
+    with kernels_on_cpu(expect=kernel), kernels_on_cpu(expect=kernel + "_backward"):
+        mine = _loss_run(tg, ours, x, t, g, reduction, want_t)
+    plain = _loss_run(tg, ours, x, t, g, reduction, want_t)
+    ref = _loss_run(torch, theirs, x, t, g, reduction, want_t)
+    for m, p_, r in zip(mine, plain, ref):
+        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)), equal_nan=equal_nan)
+        if dtype == np.float64:
+            np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-14, equal_nan=equal_nan)
+
+
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")  # kl_div's, as torch's
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kernel", sorted(LOSS_CASES))
@@ -850,14 +863,7 @@ def test_pointwise_loss_kernels_match_torch(kernel, dtype, shape, reduction, wan
         x = (rng.standard_normal(shape) * scale).astype(dtype)
         t = (rng.standard_normal(shape) * scale).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
-    with kernels_on_cpu(expect=kernel), kernels_on_cpu(expect=kernel + "_backward"):
-        mine = _loss_run(tg, ours_fn, x, t, g, reduction, want_t)
-    plain = _loss_run(tg, ours_fn, x, t, g, reduction, want_t)
-    theirs = _loss_run(torch, theirs_fn, x, t, g, reduction, want_t)
-    for m, p_, r in zip(mine, plain, theirs):
-        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
-        if dtype == np.float64:
-            np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-14)
+    _check_loss_kernel(kernel, ours_fn, theirs_fn, x, t, g, reduction, want_t, dtype)
 
 
 @pytest.mark.parametrize("kernel", sorted(LOSS_CASES))
@@ -904,7 +910,7 @@ def test_pointwise_loss_kernels_leave_weights_broadcasts_and_double_backward_to_
     with kernels_on_cpu():
         F.mse_loss(x, t, weight=tg.tensor([1.0, 2.0])).backward()
         F.binary_cross_entropy(x, t, weight=tg.tensor([1.0, 2.0])).backward()
-        F.binary_cross_entropy_with_logits(x, t, pos_weight=tg.tensor([3.0])).backward()
+        F.binary_cross_entropy_with_logits(x, t, weight=tg.tensor([3.0]), pos_weight=tg.tensor([3.0])).backward()
         with pytest.warns(UserWarning):
             F.mse_loss(x, tg.tensor([0.5])).backward()
     assert all(RUNS[k] == runs.get(k, 0) for k in RUNS if k.endswith("_loss") or k.endswith("_loss_backward"))
@@ -1227,14 +1233,7 @@ def test_kl_div_kernel_with_log_targets_and_zero_targets(dtype, reduction):
         def theirs(a, b, **k):
             return TF.kl_div(a, b, log_target=log_target, **k)
 
-        with kernels_on_cpu(expect="kl_div_loss"), kernels_on_cpu(expect="kl_div_loss_backward"):
-            mine = _loss_run(tg, ours, x, t, g, reduction, True)
-        plain = _loss_run(tg, ours, x, t, g, reduction, True)
-        ref = _loss_run(torch, theirs, x, t, g, reduction, True)
-        for m, p_, r in zip(mine, plain, ref):
-            np.testing.assert_allclose(m, r, **vars(tolerance(dtype)), equal_nan=True)
-            if dtype == np.float64:
-                np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-14, equal_nan=True)
+        _check_loss_kernel("kl_div_loss", ours, theirs, x, t, g, reduction, True, dtype, equal_nan=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -1254,11 +1253,4 @@ def test_bce_with_logits_pos_weight_kernel(dtype, pw_shape):
         def theirs(a, b, **k):
             return TF.binary_cross_entropy_with_logits(a, b, pos_weight=torch.tensor(pw), **k)
 
-        with kernels_on_cpu(expect="bce_logits_pw_loss"), kernels_on_cpu(expect="bce_logits_pw_loss_backward"):
-            mine = _loss_run(tg, ours, x, t, g, reduction, True)
-        plain = _loss_run(tg, ours, x, t, g, reduction, True)
-        ref = _loss_run(torch, theirs, x, t, g, reduction, True)
-        for m, p_, r in zip(mine, plain, ref):
-            np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
-            if dtype == np.float64:
-                np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-14)
+        _check_loss_kernel("bce_logits_pw_loss", ours, theirs, x, t, g, reduction, True, dtype)
