@@ -54,8 +54,8 @@ def run_pending_checks() -> None:
     """Read the pending index flags (one wait for the device) and raise the first failed check's error."""
     if not _PENDING:
         return
-    pending = list(_PENDING)
-    _PENDING.clear()
+    pending = _PENDING[:]
+    del _PENDING[:len(pending)]  # not clear(): a check another thread appends meanwhile stays for the next read
     flags = [flag for flag, _ in pending]
     if len(flags) == 1:
         bad = [bool(flags[0])]
