@@ -962,6 +962,7 @@ def test_every_kernel_has_a_test():
                "layer_norm_normalize", "layer_norm_products", "layer_norm_input_grad"}
     tested |= set(LOSS_CASES) | {name + "_backward" for name in LOSS_CASES} | {"avg_pool2d", "avg_pool2d_backward"}
     tested |= {"bce_logits_pw_loss", "bce_logits_pw_loss_backward"}  # test_bce_with_logits_pos_weight_kernel
+    tested |= {"lstm_cell", "lstm_state_backward", "lstm_output_backward"}  # test_lstm_cell_kernels_match_torch...
     assert set(_kernels.REGISTRY) == tested
 
 
@@ -1254,3 +1255,61 @@ def test_bce_with_logits_pos_weight_kernel(dtype, pw_shape):
             return TF.binary_cross_entropy_with_logits(a, b, pos_weight=torch.tensor(pw), **k)
 
         _check_loss_kernel("bce_logits_pw_loss", ours, theirs, x, t, g, reduction, True, dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LSTM cell: one launch forward, one per output backward
+
+def _lstm_run(lib, weights, x, h0, c0, g_out, g_c, create_graph=False):
+    """An LSTM layer (with its state) forward and backward; returns output, h_n, c_n and every gradient. With
+    ``create_graph`` the gradient of the input goes through a second backward (a Hessian-vector product)."""
+    lstm = lib.nn.LSTM(x.shape[-1], h0.shape[-1], batch_first=True, dtype=lib.float64 if x.dtype == np.float64
+                       else lib.float32)
+    with lib.no_grad():
+        for p, w in zip(lstm.parameters(), weights):
+            p.copy_(lib.tensor(w))
+    xs = lib.tensor(x, requires_grad=True)
+    out, (hn, cn) = lstm(xs, (lib.tensor(h0), lib.tensor(c0)))
+    loss = (out * lib.tensor(g_out)).sum() + (cn * lib.tensor(g_c)).sum()
+    if create_graph:
+        (gx,) = lib.autograd.grad(loss, xs, create_graph=True)
+        (gx ** 2).sum().backward()
+        return [xs.grad.numpy()] + [p.grad.numpy() for p in lstm.parameters()]
+    loss.backward()
+    return ([out.detach().numpy(), hn.detach().numpy(), cn.detach().numpy(), xs.grad.numpy()]
+            + [p.grad.numpy() for p in lstm.parameters()])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lstm_cell_kernels_match_torch_and_the_formula(dtype):
+    """Four steps of a one-layer LSTM from a given state, gates large enough to saturate some sigmoids: output,
+    final state and every gradient through the kernels, against torch and (float64) the formula."""
+    rng = np.random.default_rng(2)
+    n, steps, inp, hid = 3, 4, 5, 6
+    weights = [rng.standard_normal(s) * 1.5 for s in [(4 * hid, inp), (4 * hid, hid), (4 * hid,), (4 * hid,)]]
+    weights = [w.astype(dtype) for w in weights]
+    x, h0, c0 = (rng.standard_normal(s).astype(dtype) for s in [(n, steps, inp), (1, n, hid), (1, n, hid)])
+    g_out, g_c = rng.standard_normal((n, steps, hid)).astype(dtype), rng.standard_normal((1, n, hid)).astype(dtype)
+    with kernels_on_cpu(expect="lstm_cell"), kernels_on_cpu(expect="lstm_state_backward"), \
+            kernels_on_cpu(expect="lstm_output_backward"):
+        mine = _lstm_run(tg, weights, x, h0, c0, g_out, g_c)
+    plain = _lstm_run(tg, weights, x, h0, c0, g_out, g_c)
+    ref = _lstm_run(torch, weights, x, h0, c0, g_out, g_c)
+    for m, p_, r in zip(mine, plain, ref):
+        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
+        if dtype == np.float64:
+            np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-13)
+
+
+def test_lstm_cell_kernels_keep_second_derivatives():
+    """After a fused forward, create_graph takes the cell's formula backward: a Hessian-vector product through
+    the LSTM agrees with torch's."""
+    rng = np.random.default_rng(3)
+    weights = [rng.standard_normal(s) for s in [(8, 3), (8, 2), (8,), (8,)]]
+    x, h0, c0 = rng.standard_normal((2, 3, 3)), rng.standard_normal((1, 2, 2)), rng.standard_normal((1, 2, 2))
+    g_out, g_c = rng.standard_normal((2, 3, 2)), rng.standard_normal((1, 2, 2))
+    with kernels_on_cpu(expect="lstm_cell"):
+        mine = _lstm_run(tg, weights, x, h0, c0, g_out, g_c, create_graph=True)
+    ref = _lstm_run(torch, weights, x, h0, c0, g_out, g_c, create_graph=True)
+    for m, r in zip(mine, ref):
+        np.testing.assert_allclose(m, r, rtol=1e-10, atol=1e-12)

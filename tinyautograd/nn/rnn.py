@@ -18,7 +18,7 @@ import warnings
 from .. import creation
 from ..ops import elementwise as E
 from ..ops import shape as S
-from ..ops.nn_ops import linear
+from ..ops.nn_ops import linear, lstm_cell
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -38,10 +38,7 @@ def _rnn_step(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh, relu: bool) -> Tens
 
 
 def _lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh, w_hr) -> tuple[Tensor, Tensor]:
-    gates = x_proj + linear(h, w_hh, b_hh)
-    i, f, g, o = S.chunk(gates, 4, -1)
-    c = E.sigmoid(f) * c + E.sigmoid(i) * E.tanh(g)
-    h = E.sigmoid(o) * E.tanh(c)
+    h, c = lstm_cell(x_proj + linear(h, w_hh, b_hh), c)  # fused on CUDA
     if w_hr is not None:
         h = linear(h, w_hr)
     return h, c

@@ -801,3 +801,36 @@ def backward(ns, kernel: Kernel | None, g, saved, *scalars):
     out = xp.empty_like(saved)
     kernel(g, saved, *scalars, out)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LSTM cell, gates (N, 4H) in torch's order i, f, g, o; one thread per (n, j) of the (N, H) state:
+# c' = sigmoid(f) c + sigmoid(i) tanh(g) and h' = sigmoid(o) tanh(c') in one launch; each backward in one launch,
+# writing all four gate columns of its (N, 4H) gradient (zeros where its output does not depend on a gate)
+_LSTM_GATES = ("const long long j = (long long)i % H, base = ((long long)i / H) * 4 * H + j;\n"
+               "const double gi = gates[base], gf = gates[base + H], gg = gates[base + 2 * H], "
+               "go = gates[base + 3 * H];\n")
+LSTM_CELL = Kernel(
+    "lstm_cell", "raw T gates, T c, int64 H", "T c_new, T h_new",
+    _LSTM_GATES + _SIGMOID.format(dst="si", src="gi") + _SIGMOID.format(dst="sf", src="gf")
+    + _SIGMOID.format(dst="so", src="go")
+    + "const double cn = sf * (double)c + si * tanh(gg);\nc_new = cn;\nh_new = so * tanh((double)(T)cn);")
+LSTM_STATE_BACKWARD = Kernel(
+    "lstm_state_backward", "raw T gates, T c, T gc, int64 H", "raw T dgates, T dc",
+    _LSTM_GATES + _SIGMOID.format(dst="si", src="gi") + _SIGMOID.format(dst="sf", src="gf")
+    + "const double tg = tanh(gg), G = gc;\n"
+    "dgates[base] = G * tg * (si * (1.0 - si));\ndgates[base + H] = G * (double)c * (sf * (1.0 - sf));\n"
+    "dgates[base + 2 * H] = G * si * (1.0 - tg * tg);\ndgates[base + 3 * H] = 0.0;\ndc = G * sf;")
+LSTM_OUTPUT_BACKWARD = Kernel(
+    "lstm_output_backward", "raw T gates, T c_new, T gh, int64 H", "raw T dgates, T dc_new",
+    _LSTM_GATES + _SIGMOID.format(dst="so", src="go")
+    + "const double tc = tanh((double)c_new), G = gh;\n"
+    "dgates[base] = 0.0;\ndgates[base + H] = 0.0;\ndgates[base + 2 * H] = 0.0;\n"
+    "dgates[base + 3 * H] = G * tc * (so * (1.0 - so));\ndc_new = G * (so * (1.0 - tc * tc));")
+
+
+def lstm_apply(xp, gates, c) -> bool:
+    """Whether the LSTM cell kernels take ``gates`` (..., 4H) and ``c`` (..., H): CUDA (or the test emulator),
+    float32/float64, matching leading shapes."""
+    return (_kernels.enabled(xp) and gates.ndim == c.ndim and gates.shape[:-1] == c.shape[:-1]
+            and gates.shape[-1] == 4 * c.shape[-1] and c.size > 0 and _kernels.supported(gates, c))

@@ -1572,3 +1572,77 @@ def feature_dropout(input: Tensor, p: float = 0.5, training: bool = True, inplac
         raise RuntimeError(f"feature_dropout: expected input of shape (N, C, *), got {list(x.shape)}")
     mask_shape = x.shape[:2] + (1,) * (x.ndim - 2)
     return _apply_mask(input, _dropout_mask(x, float(p), mask_shape, generator), inplace, "feature_dropout")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the LSTM cell: c' = sigmoid(f) c + sigmoid(i) tanh(g), h' = sigmoid(o) tanh(c'), gates (..., 4H) = i, f, g, o
+
+def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """``(h', c')`` of one LSTM step from its pre-activation ``gates`` (torch's order i, f, g, o on the last axis)
+    and the cell state ``c``. On CUDA one launch forward and one per output backward (the formula takes about 12
+    and 25); elsewhere the formula, as torch's LSTM cell computes it."""
+    xp = xp_of(gates._data)
+    if not F.lstm_apply(xp, gates._data, c._data):
+        from .elementwise import sigmoid, tanh
+        from .shape import chunk
+
+        i, f, g, o = chunk(gates, 4, -1)
+        c_new = sigmoid(f) * c + sigmoid(i) * tanh(g)
+        return sigmoid(o) * tanh(c_new), c_new
+    gd, cd = xp.ascontiguousarray(gates._data), xp.ascontiguousarray(c._data)
+    c_arr, h_arr = xp.empty_like(cd), xp.empty_like(cd)
+    F.LSTM_CELL(gd.reshape(-1), cd, cd.shape[-1], c_arr, h_arr)
+    if not (grad_state.enabled and (gates.requires_grad or c.requires_grad)):
+        return wrap(h_arr), wrap(c_arr)
+    state = LstmStateBackward((edge(gates), edge(c)))
+    state.saved, state.versions = (gates, c), (gates._version[0], c._version[0])
+    c_new = wrap(c_arr, state)
+    output = LstmOutputBackward((edge(gates), edge(c_new)))
+    output.saved, output.versions = (gates, c_new), (gates._version[0], c_new._version[0])
+    return wrap(h_arr, output), c_new
+
+
+def _lstm_gate(ns, gates, k: int):
+    hidden = gates.shape[-1] // 4
+    return ns.getitem(gates, (Ellipsis, slice(k * hidden, (k + 1) * hidden)))
+
+
+class LstmStateBackward(Node):
+    """c' = sigmoid(f) c + sigmoid(i) tanh(g): the gradients of the gates (zero for o) and of c."""
+    __slots__ = ()
+
+    def backward(self, ns, g):
+        gates, c = ns.saved(self)
+        if not ns.create_graph and _kernels.supported(gates, c, g):
+            xp = ns.xp
+            dgates, dc = xp.empty(gates.shape, dtype=g.dtype), xp.empty(c.shape, dtype=g.dtype)
+            F.LSTM_STATE_BACKWARD(xp.ascontiguousarray(gates).reshape(-1), c, g, c.shape[-1], dgates.reshape(-1),
+                                  dc)
+            return dgates, dc
+        si, sf = _ns_sigmoid(ns, _lstm_gate(ns, gates, 0)), _ns_sigmoid(ns, _lstm_gate(ns, gates, 1))
+        tg = ns.tanh(_lstm_gate(ns, gates, 2))
+        parts = [g * tg * (si * (1 - si)), g * c * (sf * (1 - sf)), g * si * (1 - tg * tg), ns.zeros_like(si)]
+        return ns.cat(parts, -1), g * sf
+
+    def name(self) -> str:
+        return "LstmCellStateBackward"
+
+
+class LstmOutputBackward(Node):
+    """h' = sigmoid(o) tanh(c'): the gradients of the gates (only o's) and of c'."""
+    __slots__ = ()
+
+    def backward(self, ns, g):
+        gates, c_new = ns.saved(self)
+        if not ns.create_graph and _kernels.supported(gates, c_new, g):
+            xp = ns.xp
+            dgates, dc = xp.empty(gates.shape, dtype=g.dtype), xp.empty(c_new.shape, dtype=g.dtype)
+            F.LSTM_OUTPUT_BACKWARD(xp.ascontiguousarray(gates).reshape(-1), c_new, g, c_new.shape[-1],
+                                   dgates.reshape(-1), dc)
+            return dgates, dc
+        so, tc = _ns_sigmoid(ns, _lstm_gate(ns, gates, 3)), ns.tanh(c_new)
+        zero = ns.zeros_like(so)
+        return ns.cat([zero, zero, zero, g * tc * (so * (1 - so))], -1), g * (so * (1 - tc * tc))
+
+    def name(self) -> str:
+        return "LstmCellOutputBackward"
