@@ -963,6 +963,7 @@ def test_every_kernel_has_a_test():
     tested |= set(LOSS_CASES) | {name + "_backward" for name in LOSS_CASES} | {"avg_pool2d", "avg_pool2d_backward"}
     tested |= {"bce_logits_pw_loss", "bce_logits_pw_loss_backward"}  # test_bce_with_logits_pos_weight_kernel
     tested |= {"lstm_cell", "lstm_state_backward", "lstm_output_backward"}  # test_lstm_cell_kernels_match_torch...
+    tested |= {"gru_cell", "gru_cell_backward"}  # test_gru_cell_kernels_match_torch_and_the_formula
     assert set(_kernels.REGISTRY) == tested
 
 
@@ -1313,3 +1314,48 @@ def test_lstm_cell_kernels_keep_second_derivatives():
     ref = _lstm_run(torch, weights, x, h0, c0, g_out, g_c, create_graph=True)
     for m, r in zip(mine, ref):
         np.testing.assert_allclose(m, r, rtol=1e-10, atol=1e-12)
+
+
+def _gru_run(lib, weights, x, h0, g_out, create_graph=False):
+    gru = lib.nn.GRU(x.shape[-1], h0.shape[-1], batch_first=True,
+                     dtype=lib.float64 if x.dtype == np.float64 else lib.float32)
+    with lib.no_grad():
+        for p, w in zip(gru.parameters(), weights):
+            p.copy_(lib.tensor(w))
+    xs, hs = lib.tensor(x, requires_grad=True), lib.tensor(h0, requires_grad=True)
+    out, hn = gru(xs, hs)
+    loss = (out * lib.tensor(g_out)).sum()
+    if create_graph:
+        (gx,) = lib.autograd.grad(loss, xs, create_graph=True)
+        (gx ** 2).sum().backward()
+        return [xs.grad.numpy()] + [p.grad.numpy() for p in gru.parameters()]
+    loss.backward()
+    return [out.detach().numpy(), hn.detach().numpy(), xs.grad.numpy(), hs.grad.numpy()] + \
+        [p.grad.numpy() for p in gru.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gru_cell_kernels_match_torch_and_the_formula(dtype):
+    """Four GRU steps from a given state: output, final state and every gradient (input, initial state,
+    weights) through the kernels, against torch and (float64) the formula; then second derivatives, which take
+    the formula backward after a fused forward."""
+    rng = np.random.default_rng(5)
+    n, steps, inp, hid = 3, 4, 5, 6
+    weights = [(rng.standard_normal(s) * 1.5).astype(dtype)
+               for s in [(3 * hid, inp), (3 * hid, hid), (3 * hid,), (3 * hid,)]]
+    x, h0 = rng.standard_normal((n, steps, inp)).astype(dtype), rng.standard_normal((1, n, hid)).astype(dtype)
+    g_out = rng.standard_normal((n, steps, hid)).astype(dtype)
+    with kernels_on_cpu(expect="gru_cell"), kernels_on_cpu(expect="gru_cell_backward"):
+        mine = _gru_run(tg, weights, x, h0, g_out)
+    plain = _gru_run(tg, weights, x, h0, g_out)
+    ref = _gru_run(torch, weights, x, h0, g_out)
+    for m, p_, r in zip(mine, plain, ref):
+        np.testing.assert_allclose(m, r, **vars(tolerance(dtype)))
+        if dtype == np.float64:
+            np.testing.assert_allclose(m, p_, rtol=1e-12, atol=1e-13)
+    if dtype == np.float64:
+        with kernels_on_cpu(expect="gru_cell"):
+            mine = _gru_run(tg, weights, x, h0, g_out, create_graph=True)
+        ref = _gru_run(torch, weights, x, h0, g_out, create_graph=True)
+        for m, r in zip(mine, ref):
+            np.testing.assert_allclose(m, r, rtol=1e-10, atol=1e-12)

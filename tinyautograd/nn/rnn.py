@@ -18,7 +18,7 @@ import warnings
 from .. import creation
 from ..ops import elementwise as E
 from ..ops import shape as S
-from ..ops.nn_ops import linear, lstm_cell
+from ..ops.nn_ops import gru_cell, linear, lstm_cell
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -45,12 +45,7 @@ def _lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh, w_hr) -
 
 
 def _gru_step(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh) -> Tensor:
-    x_r, x_z, x_n = S.chunk(x_proj, 3, -1)
-    h_r, h_z, h_n = S.chunk(linear(h, w_hh, b_hh), 3, -1)
-    r = E.sigmoid(x_r + h_r)
-    z = E.sigmoid(x_z + h_z)
-    n = E.tanh(x_n + r * h_n)
-    return (1 - z) * n + z * h
+    return gru_cell(x_proj, linear(h, w_hh, b_hh), h)  # fused on CUDA
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -834,3 +834,30 @@ def lstm_apply(xp, gates, c) -> bool:
     float32/float64, matching leading shapes."""
     return (_kernels.enabled(xp) and gates.ndim == c.ndim and gates.shape[:-1] == c.shape[:-1]
             and gates.shape[-1] == 4 * c.shape[-1] and c.size > 0 and _kernels.supported(gates, c))
+
+
+# GRU cell from the input projection xp = W_ih x + b_ih and hp = W_hh h + b_hh (both (N, 3H), gates r, z, n):
+# r = sigmoid(x_r + h_r), z = sigmoid(x_z + h_z), n = tanh(x_n + r h_n), h' = (1 - z) n + z h, one thread per
+# (n, j); the backward writes both projections' gradients and h's in one launch
+_GRU_GATES = ("const long long j = (long long)i % H, base = ((long long)i / H) * 3 * H + j;\n"
+              "const double ar = (double)xp[base] + (double)hp[base];\n"
+              "const double az = (double)xp[base + H] + (double)hp[base + H];\n"
+              "const double hn = hp[base + 2 * H];\n")
+_GRU_ACTIVATIONS = (_GRU_GATES + _SIGMOID.format(dst="r", src="ar") + _SIGMOID.format(dst="z", src="az")
+                    + "const double n = tanh((double)xp[base + 2 * H] + r * hn);\n")
+GRU_CELL = Kernel("gru_cell", "raw T xp, raw T hp, T h, int64 H", "T h_new",
+                  _GRU_ACTIVATIONS + "h_new = (1.0 - z) * n + z * (double)h;")
+GRU_CELL_BACKWARD = Kernel(
+    "gru_cell_backward", "raw T xp, raw T hp, T h, T g, int64 H", "raw T dxp, raw T dhp, T dh",
+    _GRU_ACTIVATIONS + "const double G = g;\n"
+    "const double dn = G * (1.0 - z) * (1.0 - n * n), dz = G * ((double)h - n) * (z * (1.0 - z));\n"
+    "const double dr = dn * hn * (r * (1.0 - r));\n"
+    "dxp[base] = dr; dxp[base + H] = dz; dxp[base + 2 * H] = dn;\n"
+    "dhp[base] = dr; dhp[base + H] = dz; dhp[base + 2 * H] = dn * r;\ndh = G * z;")
+
+
+def gru_apply(xp, x_proj, h_proj, h) -> bool:
+    """Whether the GRU cell kernels take the (..., 3H) projections and the (..., H) state."""
+    return (_kernels.enabled(xp) and x_proj.shape == h_proj.shape and x_proj.ndim == h.ndim
+            and x_proj.shape[:-1] == h.shape[:-1] and x_proj.shape[-1] == 3 * h.shape[-1] and h.size > 0
+            and _kernels.supported(x_proj, h_proj, h))

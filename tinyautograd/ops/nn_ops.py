@@ -1646,3 +1646,59 @@ class LstmOutputBackward(Node):
 
     def name(self) -> str:
         return "LstmCellOutputBackward"
+
+
+def gru_cell(x_proj: Tensor, h_proj: Tensor, h: Tensor) -> Tensor:
+    """``h'`` of one GRU step from ``x_proj = W_ih x + b_ih`` and ``h_proj = W_hh h + b_hh`` (gates r, z, n on
+    the last axis) and the state ``h``, torch's formula: one launch each way on CUDA."""
+    xp = xp_of(h._data)
+    if not F.gru_apply(xp, x_proj._data, h_proj._data, h._data):
+        from .elementwise import sigmoid, tanh
+        from .shape import chunk
+
+        x_r, x_z, x_n = chunk(x_proj, 3, -1)
+        h_r, h_z, h_n = chunk(h_proj, 3, -1)
+        r = sigmoid(x_r + h_r)
+        z = sigmoid(x_z + h_z)
+        n = tanh(x_n + r * h_n)
+        return (1 - z) * n + z * h
+    out = xp.empty_like(h._data)
+    F.GRU_CELL(xp.ascontiguousarray(x_proj._data).reshape(-1), xp.ascontiguousarray(h_proj._data).reshape(-1),
+               h._data, h._data.shape[-1], out)
+    if not (grad_state.enabled and (x_proj.requires_grad or h_proj.requires_grad or h.requires_grad)):
+        return wrap(out)
+    node = GruCellBackward((edge(x_proj), edge(h_proj), edge(h)))
+    node.saved = (x_proj, h_proj, h)
+    node.versions = (x_proj._version[0], h_proj._version[0], h._version[0])
+    return wrap(out, node)
+
+
+class GruCellBackward(Node):
+    """h' = (1 - z) n + z h: the gradients of both projections and of h."""
+    __slots__ = ()
+
+    def backward(self, ns, g):
+        x_proj, h_proj, h = ns.saved(self)
+        if not ns.create_graph and _kernels.supported(x_proj, h_proj, h, g):
+            xp = ns.xp
+            dx, dhp = xp.empty(x_proj.shape, dtype=g.dtype), xp.empty(h_proj.shape, dtype=g.dtype)
+            dh = xp.empty(h.shape, dtype=g.dtype)
+            F.GRU_CELL_BACKWARD(xp.ascontiguousarray(x_proj).reshape(-1), xp.ascontiguousarray(h_proj).reshape(-1),
+                                h, g, h.shape[-1], dx.reshape(-1), dhp.reshape(-1), dh)
+            return dx, dhp, dh
+        hidden = h.shape[-1]
+
+        def part(a, k):
+            return ns.getitem(a, (Ellipsis, slice(k * hidden, (k + 1) * hidden)))
+
+        r = _ns_sigmoid(ns, part(x_proj, 0) + part(h_proj, 0))
+        z = _ns_sigmoid(ns, part(x_proj, 1) + part(h_proj, 1))
+        h_n = part(h_proj, 2)
+        n = ns.tanh(part(x_proj, 2) + r * h_n)
+        dn = g * (1 - z) * (1 - n * n)
+        dz = g * (h - n) * (z * (1 - z))
+        dr = dn * h_n * (r * (1 - r))
+        return ns.cat([dr, dz, dn], -1), ns.cat([dr, dz, dn * r], -1), g * z
+
+    def name(self) -> str:
+        return "GruCellBackward"
