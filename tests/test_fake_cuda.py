@@ -147,10 +147,11 @@ def _syncs(fn) -> dict:
 
 
 def test_training_steps_never_wait_for_the_device(fake):
-    """No device-to-host read in a training step (as the stand-in counts them), gradient clipping and a learning
-    rate schedule included, recurrent models with an embedding too: the divisor of cross entropy's mean and the clipping norm stay on the device, and the
-    checks of the class targets and of BCE's range wait for the loss's first read on the host. Reading the loss
-    then costs one transfer, the check included (and one more for pending index flags)."""
+    """No device-to-host read in a training step (as the stand-in counts them), gradient clipping, a learning
+    rate schedule and recurrent models with an embedding included: the divisor of cross entropy's mean and the
+    clipping norm stay on the device, and the checks of the class targets and of BCE's range wait for the loss's
+    first read on the host. Reading the loss then costs one transfer, the check included (and one more for
+    pending index flags)."""
     import tinyautograd.nn as nn
     import tinyautograd.nn.functional as F
 
