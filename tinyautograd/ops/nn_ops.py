@@ -1602,9 +1602,24 @@ def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     return wrap(h_arr, output), c_new
 
 
-def _lstm_gate(ns, gates, k: int):
-    hidden = gates.shape[-1] // 4
+def _gate(ns, gates, k: int, count: int):
+    """Gate ``k`` of ``count`` laid side by side on the last axis."""
+    hidden = gates.shape[-1] // count
     return ns.getitem(gates, (Ellipsis, slice(k * hidden, (k + 1) * hidden)))
+
+
+def _lstm_gate(ns, gates, k: int):
+    return _gate(ns, gates, k, 4)
+
+
+def _lstm_kernel_backward(ns, kernel, gates, state, g):
+    """``(d gates, d state)`` of an LSTM cell output in one launch, or None (create_graph, unsupported dtypes)."""
+    if ns.create_graph or not _kernels.supported(gates, state, g):
+        return None
+    xp = ns.xp
+    dgates, dstate = xp.empty(gates.shape, dtype=g.dtype), xp.empty(state.shape, dtype=g.dtype)
+    kernel(xp.ascontiguousarray(gates).reshape(-1), state, g, state.shape[-1], dgates.reshape(-1), dstate)
+    return dgates, dstate
 
 
 class LstmStateBackward(Node):
@@ -1613,12 +1628,9 @@ class LstmStateBackward(Node):
 
     def backward(self, ns, g):
         gates, c = ns.saved(self)
-        if not ns.create_graph and _kernels.supported(gates, c, g):
-            xp = ns.xp
-            dgates, dc = xp.empty(gates.shape, dtype=g.dtype), xp.empty(c.shape, dtype=g.dtype)
-            F.LSTM_STATE_BACKWARD(xp.ascontiguousarray(gates).reshape(-1), c, g, c.shape[-1], dgates.reshape(-1),
-                                  dc)
-            return dgates, dc
+        fused = _lstm_kernel_backward(ns, F.LSTM_STATE_BACKWARD, gates, c, g)
+        if fused is not None:
+            return fused
         si, sf = _ns_sigmoid(ns, _lstm_gate(ns, gates, 0)), _ns_sigmoid(ns, _lstm_gate(ns, gates, 1))
         tg = ns.tanh(_lstm_gate(ns, gates, 2))
         parts = [g * tg * (si * (1 - si)), g * c * (sf * (1 - sf)), g * si * (1 - tg * tg), ns.zeros_like(si)]
@@ -1634,12 +1646,9 @@ class LstmOutputBackward(Node):
 
     def backward(self, ns, g):
         gates, c_new = ns.saved(self)
-        if not ns.create_graph and _kernels.supported(gates, c_new, g):
-            xp = ns.xp
-            dgates, dc = xp.empty(gates.shape, dtype=g.dtype), xp.empty(c_new.shape, dtype=g.dtype)
-            F.LSTM_OUTPUT_BACKWARD(xp.ascontiguousarray(gates).reshape(-1), c_new, g, c_new.shape[-1],
-                                   dgates.reshape(-1), dc)
-            return dgates, dc
+        fused = _lstm_kernel_backward(ns, F.LSTM_OUTPUT_BACKWARD, gates, c_new, g)
+        if fused is not None:
+            return fused
         so, tc = _ns_sigmoid(ns, _lstm_gate(ns, gates, 3)), ns.tanh(c_new)
         zero = ns.zeros_like(so)
         return ns.cat([zero, zero, zero, g * tc * (so * (1 - so))], -1), g * (so * (1 - tc * tc))
@@ -1686,10 +1695,8 @@ class GruCellBackward(Node):
             F.GRU_CELL_BACKWARD(xp.ascontiguousarray(x_proj).reshape(-1), xp.ascontiguousarray(h_proj).reshape(-1),
                                 h, g, h.shape[-1], dx.reshape(-1), dhp.reshape(-1), dh)
             return dx, dhp, dh
-        hidden = h.shape[-1]
-
         def part(a, k):
-            return ns.getitem(a, (Ellipsis, slice(k * hidden, (k + 1) * hidden)))
+            return _gate(ns, a, k, 3)
 
         r = _ns_sigmoid(ns, part(x_proj, 0) + part(h_proj, 0))
         z = _ns_sigmoid(ns, part(x_proj, 1) + part(h_proj, 1))
