@@ -491,7 +491,10 @@ class Tensor:
         from .ops import to_copy
 
         if device is not None and (_PENDING or id(self) in _DEFERRED) and normalize_device(device).type == "cpu":
-            _host_data(self)
+            if id(self) in _DEFERRED:  # the check looks at the values (a loss: small)
+                _host_data(self)
+            else:  # only the index flags: no copy of the data for them
+                run_pending_checks()
         return to_copy(self, None if dtype is None else _dtype.to_dtype(dtype),
                        None if device is None else normalize_device(device), copy)
 
