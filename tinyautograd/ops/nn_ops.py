@@ -717,11 +717,9 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
     _broadcast_check(input, target, "kl_div", None)
     xp = xp_of(x)
     values = F.loss_values(xp, F.KL_DIV_LOSS, x, t, int(bool(log_target)))
-    if values is not None:
-        pass
-    elif log_target:
+    if values is None and log_target:
         values = xp.exp(t) * (t - x)
-    else:
+    elif values is None:
         with np.errstate(divide="ignore", invalid="ignore"):
             values = xp.where(t > 0, t * (xp.log(xp.where(t > 0, t, 1)) - x), 0 * x)
     return _pointwise_loss(input, target, values, _pointwise_kl, (bool(log_target),), reduction, "kl_div",
