@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make gpu-check`: the GPU tests (device-parametrised tests on cuda, against torch on cuda) and the GPU benchmark.
 # For a GPU machine whose Python already has torch, cupy, numpy, pytest and hypothesis: installs nothing, needs no
-# network; the repo goes on PYTHONPATH. Designed to finish in under 5 minutes.
+# network; the repo goes on PYTHONPATH. Designed to finish in under 5 minutes. GPU_CHECK_LOGS=DIR keeps the
+# test shards' full logs in DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -38,6 +39,9 @@ else
     fi
     echo "shard $i/$workers: $(tail -n 1 "$logs/$i.log")"
   done
+  if [ -n "${GPU_CHECK_LOGS:-}" ]; then  # keep every shard's whole log there (the tails above may be cut)
+    mkdir -p "$GPU_CHECK_LOGS" && cp "$logs"/*.log "$GPU_CHECK_LOGS"/
+  fi
   rm -rf "$logs"
 fi
 bench=0
