@@ -141,6 +141,20 @@ def test_adaptive_avg_pool_matches_torch(device, case, dtype, seed):
              second=dtype == "float64")
 
 
+@pytest.mark.parametrize("d, shape, out", [(1, (2, 3, 7), (3,)), (2, (2, 2, 7, 5), (3, 2)), (2, (1, 1, 9, 9), (4, 5))])
+def test_adaptive_max_pool_uneven_windows_with_infinities_and_nan(device, d, shape, out):
+    """Uneven windows (on CUDA all read at once, padded with -inf): windows of -inf only, ties with -inf, a NaN,
+    huge values; values, indices and the input gradient against torch."""
+    x = np.random.default_rng(1).standard_normal(shape)
+    flat = x.reshape(-1)
+    flat[::3] = -np.inf
+    flat[1::11] = np.inf
+    flat[5] = np.nan
+    x[0, 0] = -np.inf  # a whole plane of -inf: every window ties
+    _compare(lambda t: getattr(F, f"adaptive_max_pool{d}d")(t, out, True),
+             lambda t: getattr(torch.nn.functional, f"adaptive_max_pool{d}d")(t, out, True), x, device, "float64", 2)
+
+
 @_SETTINGS
 @given(case=adaptive_cases(), ties=st.booleans(), return_indices=st.booleans(), dtype=DTYPES, seed=SEEDS)
 def test_adaptive_max_pool_matches_torch(device, case, ties, return_indices, dtype, seed):

@@ -962,6 +962,57 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     return _adaptive_avg_poolnd(input, output_size, 2, "adaptive_avg_pool2d")
 
 
+def _adaptive_argmax_cells(xd, size: tuple, out: tuple, d: int):
+    """The flat (per plane) index of each uneven adaptive window's maximum, one output cell at a time (the first
+    in row-major order on ties and NaN, as torch)."""
+    xp = xp_of(xd)
+    n, c = xd.shape[:2]
+    bounds = [_adaptive_bounds(s, o) for s, o in zip(size, out)]
+    plane = [math.prod(size[i + 1:]) for i in range(d)]
+    idx = xp.zeros((n, c) + out, dtype=np.int64)
+    for cell in itertools.product(*(range(o) for o in out)):
+        region = xd[(_ALL, _ALL) + tuple(slice(int(b[0][i]), int(b[1][i])) for b, i in zip(bounds, cell))]
+        local = region.reshape(n, c, math.prod(region.shape[2:])).argmax(axis=2)
+        coords = xp.unravel_index(local, region.shape[2:])
+        idx[(_ALL, _ALL) + cell] = builtins.sum((cd + int(b[0][i])) * p
+                                                for cd, b, i, p in zip(coords, bounds, cell, plane))
+    return idx
+
+
+def _adaptive_argmax(xd, size: tuple, out: tuple, d: int):
+    """What ``_adaptive_argmax_cells`` gives, for all windows at once: every window is read padded to the widest,
+    with the lowest value (a padding entry can then only tie with a window whose values are all that lowest
+    value, and the window's first entry, which comes before any padding, wins that tie), so a handful of array
+    operations replace the loop over the output cells."""
+    xp = xp_of(xd)
+    n, c = xd.shape[:2]
+    pos, valid = [], []
+    for s, o in zip(size, out):
+        lo, hi = _adaptive_bounds(s, o)
+        p = lo[:, None] + np.arange(int((hi - lo).max()))[None, :]  # (o, widest window)
+        valid.append(p < hi[:, None])
+        pos.append(np.minimum(p, s - 1))
+    widths = tuple(p.shape[1] for p in pos)
+
+    def interleaved(k, a):  # a (o_k, w_k) table placed on axes (2k, 2k + 1) of (o_1, w_1, ..., o_d, w_d)
+        shape = [1] * (2 * d)
+        shape[2 * k], shape[2 * k + 1] = a.shape
+        return a.reshape(shape)
+
+    windows = xd[(_ALL, _ALL) + tuple(xp.asarray(interleaved(k, p)) for k, p in enumerate(pos))]
+    mask = functools.reduce(np.logical_and, (interleaved(k, v) for k, v in enumerate(valid)))
+    lowest = -np.inf if xd.dtype.kind == "f" else np.iinfo(xd.dtype).min
+    windows = xp.where(xp.asarray(mask), windows, xp.asarray(lowest, dtype=xd.dtype))
+    order = (0, 1) + tuple(2 + 2 * k for k in range(d)) + tuple(3 + 2 * k for k in range(d))
+    local = windows.transpose(order).reshape((n, c) + out + (-1,)).argmax(axis=-1)
+    plane = [math.prod(size[k + 1:]) for k in range(d)]
+    flat = builtins.sum(interleaved(k, p * plane[k]) for k, p in enumerate(pos))  # (o_1, w_1, ..., o_d, w_d)
+    flat = flat.transpose(tuple(2 * k for k in range(d)) + tuple(2 * k + 1 for k in range(d)))
+    table = xp.asarray(np.ascontiguousarray(flat).reshape(out + (math.prod(widths),)))
+    table = xp.broadcast_to(table, (n, c) + table.shape)
+    return xp.take_along_axis(table, local[..., None], axis=-1)[..., 0].astype(np.int64, copy=False)
+
+
 def _adaptive_max_poolnd(input, output_size, return_indices: bool, d: int, op: str):
     x, unbatched = _adaptive_input(input, d, op)
     out = _adaptive_sizes(x, output_size, d, op)
@@ -974,17 +1025,10 @@ def _adaptive_max_poolnd(input, output_size, return_indices: bool, d: int, op: s
         if not unbatched:
             return res
         return tuple(r.squeeze(0) for r in res) if return_indices else res.squeeze(0)
-    xp = xp_of(xd)
+    # on the CPU a loop over the output cells (slices are views, each argmax a pass over one window) is fastest;
+    # on CUDA that loop costs several launches per cell, and all the windows at once take a handful
+    idx = _adaptive_argmax_cells(xd, size, out, d) if xp_of(xd) is np else _adaptive_argmax(xd, size, out, d)
     n, c = xd.shape[:2]
-    bounds = [_adaptive_bounds(s, o) for s, o in zip(size, out)]
-    plane = [math.prod(size[i + 1:]) for i in range(d)]
-    idx = xp.zeros((n, c) + out, dtype=np.int64)
-    for cell in itertools.product(*(range(o) for o in out)):
-        region = xd[(_ALL, _ALL) + tuple(slice(int(b[0][i]), int(b[1][i])) for b, i in zip(bounds, cell))]
-        local = region.reshape(n, c, math.prod(region.shape[2:])).argmax(axis=2)
-        coords = xp.unravel_index(local, region.shape[2:])
-        idx[(_ALL, _ALL) + cell] = builtins.sum((cd + int(b[0][i])) * p
-                                                for cd, b, i, p in zip(coords, bounds, cell, plane))
     index = wrap(idx)
     y = gather(flatten(x, 2), 2, flatten(index, 2)).reshape((n, c) + out)
     if unbatched:
