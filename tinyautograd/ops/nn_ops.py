@@ -662,7 +662,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     # the kernel marks an input or target outside [0, 1] with a NaN loss: the exact check runs only when the
     # result has a NaN
     values = F.loss_values(xp, F.BCE_LOSS, x, t) if w is None else None
-    if values is None:
+    fused = values is not None
+    if not fused:
         check_range()
         with np.errstate(divide="ignore"):
             log_x = xp.maximum(xp.log(x), -100.0)
@@ -673,7 +674,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         w = xp.broadcast_to(w, values.shape)
     return _pointwise_loss(input, target, values, _pointwise_bce, (), reduction, "binary_cross_entropy",
                            "BinaryCrossEntropyBackward0", weight_arr=w, kernel=(F.BCE_LOSS_BACKWARD, ()),
-                           nan_check=None if w is not None else check_range)
+                           nan_check=check_range if fused else None)  # the formula path checked already
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
