@@ -27,12 +27,17 @@ import functools
 import operator
 import sys
 import types
+import weakref
 
 import numpy as np
 import torch
 
 import helpers
 import kernel_harness
+
+
+# id(NumPy array owning its memory) -> the device array wrapping it, for `ndarray.base`
+_OWNERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 class ndarray:
@@ -44,6 +49,8 @@ class ndarray:
     def __init__(self, a) -> None:
         assert type(a) is np.ndarray
         self._a = a
+        if a.base is None:
+            _OWNERS[id(a)] = self
 
     # --- attributes
     shape = property(lambda self: self._a.shape)
@@ -58,7 +65,19 @@ class ndarray:
     mT = property(lambda self: ndarray(np.swapaxes(self._a, -1, -2)))
     real = property(lambda self: _wrap(self._a.real))
     device = property(lambda self: Device(0))
-    base = property(lambda self: None if self._a.base is None else _wrap(self._a.base))
+
+    @property
+    def base(self):
+        # as in CuPy, the array that owns the memory, the same object each time: `y.base is x` tells a view of x
+        if self._a.base is None:
+            return None
+        root = self._a
+        while getattr(root, "base", None) is not None:
+            root = root.base
+        if type(root) is not np.ndarray:
+            return _wrap(self._a.base)
+        owner = _OWNERS.get(id(root))
+        return owner if owner is not None and owner._a is root else ndarray(root)
 
     @property
     def data(self):
@@ -268,13 +287,23 @@ def _unwrap_all(value, what: str):
 
 def _wrap_indices(shape, key):
     """``key`` with its integer index arrays taken modulo their axis's length: CuPy's integer array indexing wraps
-    out-of-bounds indices around where NumPy raises (keys with None, Ellipsis or boolean masks are left alone)."""
+    out-of-bounds indices around where NumPy raises."""
     parts = key if isinstance(key, tuple) else (key,)
-    if any(p is None or p is Ellipsis or (isinstance(p, np.ndarray) and p.dtype == bool) for p in parts):
-        return key
-    wrapped = tuple(np.mod(p, shape[axis]) if isinstance(p, np.ndarray) and p.dtype.kind in "iu" and axis < len(shape)
-                    and shape[axis] else p for axis, p in enumerate(parts))
-    return wrapped if isinstance(key, tuple) else wrapped[0]
+
+    def consumed(p):
+        if p is None or p is Ellipsis or isinstance(p, bool):
+            return 0
+        return p.ndim if isinstance(p, np.ndarray) and p.dtype == bool else 1
+    after_ellipsis = len(shape) - sum(consumed(p) for p in parts)
+    wrapped, axis = [], 0
+    for p in parts:
+        if p is Ellipsis:
+            axis += after_ellipsis
+        elif isinstance(p, np.ndarray) and p.dtype.kind in "iu" and axis < len(shape) and shape[axis]:
+            p = np.mod(p, shape[axis])
+        wrapped.append(p)
+        axis += consumed(p)
+    return tuple(wrapped) if isinstance(key, tuple) else wrapped[0]
 
 
 def _unwrap_key(key):
