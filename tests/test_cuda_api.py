@@ -162,3 +162,45 @@ def test_modules_built_on_the_device_initialise_there(cuda_device):
     for module in (nn.Embedding(10, 4, device="cuda"), nn.Linear(3, 2, device="cuda"),
                    nn.Conv2d(1, 2, 3, device="cuda"), nn.LSTM(3, 4, device="cuda")):
         assert all(p.is_cuda for p in module.parameters())
+
+
+def test_a_generator_draws_only_on_its_own_device(cuda_device):
+    """torch's rule: a Generator made for one device refuses draws on the other, with torch's message. A CUDA
+    generator repeats its stream from a seed; its state cannot be read or set (CuPy's generators keep it hidden),
+    which raises rather than returning the cpu stream's."""
+    g = tg.Generator(device="cuda")
+    draws = [g.manual_seed(5) and tg.rand(6, generator=g, device="cuda").tolist() for _ in range(2)]
+    assert draws[0] == draws[1] and len(set(draws[0])) == 6
+    mixes = [lambda: tg.rand(2, generator=tg.Generator(), device="cuda"),
+             lambda: tg.empty(3, device="cuda").normal_(generator=tg.Generator()),
+             lambda: tg.randn(2, generator=g),
+             lambda: tg.empty(3).uniform_(generator=g)]
+    for mix, (want, found) in zip(mixes, [("cuda", "cpu"), ("cuda", "cpu"), ("cpu", "cuda"), ("cpu", "cuda")]):
+        with pytest.raises(RuntimeError, match=f"^Expected a '{want}' device type for generator but found "
+                                               f"'{found}'"):
+            mix()
+    for call in (g.get_state, lambda: g.set_state(tg.Generator().get_state())):
+        with pytest.raises(RuntimeError, match="manual_seed"):
+            call()
+
+
+def test_tensor_indices_on_either_device_index_a_cuda_tensor(cuda_device):
+    """torch takes cpu index tensors for a CUDA tensor, and negative indices; an index out of range raises (CuPy
+    alone would wrap it around): a cpu index at once, a device index at the next host read."""
+    x = tg.arange(6.0, device="cuda").reshape(2, 3)
+    assert x[tg.tensor([1, -2])].tolist() == [[3.0, 4.0, 5.0], [0.0, 1.0, 2.0]]
+    assert x[:, tg.tensor([2, -3], device="cuda")].tolist() == [[2.0, 0.0], [5.0, 3.0]]
+    x[tg.tensor([True, False]), tg.tensor([-1])] = 9.0
+    assert x.tolist() == [[0.0, 1.0, 9.0], [3.0, 4.0, 5.0]]
+    with pytest.raises(IndexError, match="^index 5 is out of bounds for dimension 1 with size 3$"):
+        x[:, tg.tensor([0, 5])]
+    for index, message in [((Ellipsis, tg.tensor([-4], device="cuda")), "index -4 .* dimension 1 with size 3"),
+                           ((None, tg.tensor([2], device="cuda")), "index 2 .* dimension 0 with size 2")]:
+        y = x[index]
+        with pytest.raises(IndexError, match=message):
+            y.tolist()
+    x[tg.tensor([1], device="cuda"), tg.tensor([3], device="cuda")] = 1.0
+    with pytest.raises(IndexError, match="index 3 .* dimension 1 with size 3"):
+        tg.cuda.synchronize()
+    with pytest.raises(RuntimeError, match="indices should be either on cpu or on the same device"):
+        tg.ones(3)[tg.tensor([0], device="cuda")]

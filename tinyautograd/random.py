@@ -45,12 +45,19 @@ class Generator:
     def get_state(self):
         from .creation import tensor
 
+        if self.device.type != "cpu":
+            raise RuntimeError("get_state: a CUDA generator's state cannot be read (CuPy's generators do not expose "
+                               "it); re-seed it with manual_seed(seed) to repeat its stream")
+
         state = self._rng.bit_generator.state
         words = [state["state"]["state"], state["state"]["inc"], state["has_uint32"], state["uinteger"]]
         raw = b"".join(int(w).to_bytes(16, "little") for w in words)
         return tensor(list(raw), dtype="uint8")
 
     def set_state(self, new_state) -> "Generator":
+        if self.device.type != "cpu":
+            raise RuntimeError("set_state: a CUDA generator's state cannot be set (CuPy's generators do not expose "
+                               "it); re-seed it with manual_seed(seed) to repeat its stream")
         raw = bytes(int(v) for v in new_state.tolist())
         words = [int.from_bytes(raw[i:i + 16], "little") for i in range(0, 64, 16)]
         state = self._rng.bit_generator.state
@@ -63,7 +70,12 @@ class Generator:
         return self._rng
 
     def rng_for(self, xp):
-        """The random stream for an array module: NumPy's on cpu, CuPy's (from the CUDA seed) on cuda."""
+        """The random stream for an array module: NumPy's on cpu, CuPy's (from the CUDA seed) on cuda. A generator
+        of the user's serves only its own device, as in torch; the global one serves both."""
+        if self is not default_generator and self.device.type != ("cpu" if xp is np else "cuda"):
+            want = "cpu" if xp is np else "cuda"
+            raise RuntimeError(f"Expected a '{want}' device type for generator but found '{self.device.type}': "
+                               f"draw on the generator's device, or use a tinyautograd.Generator(device='{want}')")
         if xp is np:
             return self._rng
         if self._cuda_rng is None:

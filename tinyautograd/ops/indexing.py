@@ -5,7 +5,8 @@ import numpy as np
 
 from .. import _dtype
 from ..autograd.engine import Node
-from ._util import binary_operands, check_indices, edge, grad_state, relabel, wrap, wrap_dim, xp_of
+from ..backend import device_of, move
+from ._util import check_indices, edge, grad_state, relabel, wrap, wrap_dim, xp_of
 from ..tensor import Tensor
 from .shape import _as_view, _live_views
 from ..autograd.namespace import sparse_grid
@@ -14,7 +15,7 @@ _BASIC = (int, slice, type(None), type(Ellipsis))
 _FULL = slice(None)
 
 
-def _convert_index(index, d, op: str = "index"):
+def _convert_index(index, d, op: str = "index", check: bool = True):
     """A torch index (ints, slices, None, Ellipsis, int/bool tensors, lists) as a NumPy/CuPy index, and whether
     it is basic (gives a view, no repeated elements)."""
     if not isinstance(index, tuple):
@@ -31,8 +32,10 @@ def _convert_index(index, d, op: str = "index"):
                 raise IndexError(f"{op}: tensors used as indices must be long, int, byte or bool tensors (got "
                                  f"{i.dtype})")
             if type(a) is not type(d):
-                raise RuntimeError(f"{op}: indices should be either on cpu or on the same device as the indexed "
-                                   f"tensor ({i.device} vs the tensor's)")
+                if type(a) is not np.ndarray:
+                    raise RuntimeError(f"{op}: indices should be either on cpu or on the same device as the indexed "
+                                       f"tensor (indices on {i.device}, tensor on cpu)")
+                # cpu indices into a CUDA tensor, as torch allows: checked and copied over below
             if a.ndim == 0 and a.dtype.kind in "iu":
                 out.append(int(a))
                 continue
@@ -54,7 +57,66 @@ def _convert_index(index, d, op: str = "index"):
         else:
             raise IndexError(f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
                              f"are valid indices (got {type(i).__name__})")
+    if not basic and type(d) is not np.ndarray:
+        out = _device_indices(out, d, check)
     return tuple(out), basic
+
+
+def _consumed(entry) -> int:
+    """How many axes of the indexed array one entry of a converted index uses up (Ellipsis aside)."""
+    if entry is None or entry is Ellipsis or entry is True or entry is False:
+        return 0
+    return entry.ndim if getattr(entry, "dtype", None) is not None and entry.dtype.kind == "b" else 1
+
+
+def _index_axes(entries: list, ndim: int):
+    """(position, axis, entry) for each entry of a converted index but Ellipsis: the axis it starts at."""
+    after_ellipsis = ndim - sum(_consumed(e) for e in entries)
+    axis = 0
+    for k, e in enumerate(entries):
+        if e is Ellipsis:
+            axis += after_ellipsis
+            continue
+        yield k, axis, e
+        axis += _consumed(e)
+
+
+def _out_of_bounds(values, size: int):
+    """The first of ``values`` (host integers) outside torch's range [-size, size), or None."""
+    bad = values[(values < -size) | (values >= size)]
+    return None if not bad.size else int(bad.reshape(-1)[0])
+
+
+def _index_error(value: int, axis: int, size: int):
+    return IndexError(f"index {value} is out of bounds for dimension {axis} with size {size}")
+
+
+def _device_indices(entries: list, d, check: bool) -> list:
+    """The index arrays of an advanced index into the CUDA array ``d``, checked against their axes as torch does:
+    CuPy alone would wrap an out-of-bounds index around. A cpu index array is checked at once and copied to the
+    device. A device one gets a deferred check (``check_indices``: read at the next host read, as torch's
+    device-side assert reports late), one shift, one comparison and one reduction; ``check=False`` for the
+    library's own indices. Either error names the first bad value, as torch's cpu message does."""
+    out = list(entries)
+    for k, axis, e in _index_axes(entries, d.ndim):
+        if getattr(e, "dtype", None) is None:
+            continue
+        integers = e.dtype.kind in "iu" and axis < d.ndim and e.size
+        if type(e) is np.ndarray:
+            value = _out_of_bounds(e, d.shape[axis]) if integers else None
+            if value is not None:
+                raise _index_error(value, axis, d.shape[axis])
+            out[k] = move(e, device_of(d))
+        elif check and integers:
+            size = d.shape[axis]
+
+            def fail(e=e, axis=axis, size=size):
+                raise _index_error(_out_of_bounds(e.get(), size), axis, size)
+            if e.dtype.kind == "u":
+                check_indices(e, size, fail)
+            else:  # [-size, size) shifted to [0, 2 size), in int64 so that a narrow dtype cannot overflow
+                check_indices((e if e.dtype.itemsize == 8 else e.astype(np.int64)) + size, 2 * size, fail)
+    return out
 
 
 class IndexBackward0(Node):
@@ -78,9 +140,10 @@ class IndexBackward0(Node):
         return "SliceBackward0" if any(i.__class__ is slice for i in self.index) else "AliasBackward0"
 
 
-def getitem(input: Tensor, index) -> Tensor:
+def getitem(input: Tensor, index, _trusted: bool = False) -> Tensor:
+    """``input[index]``. ``_trusted``: the library's own index arrays, already in bounds (no device check)."""
     d = input._data
-    idx, basic = _convert_index(index, d)
+    idx, basic = _convert_index(index, d, check=not _trusted)
     try:
         y = d[idx]
     except IndexError as e:
@@ -156,7 +219,8 @@ def setitem(self: Tensor, index, value) -> None:
         d[idx] = vd
     except ValueError as e:
         raise RuntimeError(f"setitem: cannot assign a value of shape {list(getattr(vd, 'shape', ()))} to the "
-                           f"selection of shape {list(d[idx].shape)} of a tensor of shape {list(d.shape)}: {e}") from None
+                           f"selection of shape {list(d[idx].shape)} of a tensor of shape {list(d.shape)}: "
+                           f"{e}") from None
     self._version[0] += 1
     if recording:
         vt = value if isinstance(value, Tensor) and value.requires_grad else None
@@ -498,8 +562,8 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     if input._data.ndim == 0:
         from .shape import reshape
 
-        return relabel(reshape(getitem(reshape(input, (1,)), index.reshape(-1)), ()), "IndexSelectBackward0")
-    return relabel(getitem(input, (slice(None),) * axis + (index.reshape(-1),)), "IndexSelectBackward0")
+        return relabel(reshape(getitem(reshape(input, (1,)), index.reshape(-1), True), ()), "IndexSelectBackward0")
+    return relabel(getitem(input, (slice(None),) * axis + (index.reshape(-1),), True), "IndexSelectBackward0")
 
 
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:

@@ -268,7 +268,8 @@ def T_(input: Tensor) -> Tensor:
 
 def mT_(input: Tensor) -> Tensor:
     if input._data.ndim < 2:
-        raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {input.ndim}-D tensor.")
+        raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {input.ndim}-D "
+                           "tensor.")
     return transpose(input, -2, -1)
 
 
@@ -701,7 +702,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
                 raise RuntimeError(f"pad: Padding size should be less than the corresponding input dimension, but "
                                    f"got: padding ({lo}, {hi}) at dimension {axis} of input {list(d.shape)}")
             src = np.pad(np.arange(n), (lo, hi), mode=np_mode)
-            res = getitem(res, (slice(None),) * axis + (wrap(xp.asarray(src)),))
+            res = getitem(res, (slice(None),) * axis + (wrap(xp.asarray(src)),), True)
         return res
     crop = tuple(slice(-lo if lo < 0 else None, hi if hi < 0 else None) for lo, hi in widths)
     pos = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]

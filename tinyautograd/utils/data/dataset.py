@@ -185,7 +185,7 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], generator=def
         raise ValueError(f"Sum of input lengths does not equal the length of the input dataset! (lengths {lengths} "
                          f"sum to {sum(lengths)}, the dataset has {n} samples; give sizes summing to {n} or "
                          "fractions summing to 1)")
-    order = randperm(n, generator=generator).tolist()
+    order = randperm(n, generator=generator, device="cpu").tolist()
     splits, offset = [], 0
     for size in lengths:
         splits.append(Subset(dataset, order[offset:offset + size]))

@@ -60,6 +60,9 @@ class RandomSampler(Sampler):
     Without replacement each block of ``len(data_source)`` indices is a permutation (the last block cut to
     ``num_samples``); with replacement indices are drawn uniformly and independently. ``num_samples`` defaults to
     ``len(data_source)``.
+
+    The samplers draw on the CPU whatever the default device (``set_default_device("cuda")``), where torch's
+    refuse their CPU generator; the indices are only used on the host.
     """
 
     def __init__(self, data_source: Sized, replacement: bool = False, num_samples: int | None = None,
@@ -80,7 +83,7 @@ class RandomSampler(Sampler):
     def _epoch_generator(self) -> Generator:
         if self.generator is not None:
             return self.generator
-        seed = int(randint(0, 2 ** 63 - 1, ()).item())
+        seed = int(randint(0, 2 ** 63 - 1, (), device="cpu").item())
         return Generator().manual_seed(seed)
 
     def _index_array(self) -> np.ndarray:
@@ -89,8 +92,8 @@ class RandomSampler(Sampler):
         count = self.num_samples
         generator = self._epoch_generator()
         if self.replacement:
-            return randint(0, n, (count,), generator=generator).numpy()
-        blocks = [randperm(n, generator=generator).numpy() for _ in range(-(-count // n))]
+            return randint(0, n, (count,), generator=generator, device="cpu").numpy()
+        blocks = [randperm(n, generator=generator, device="cpu").numpy() for _ in range(-(-count // n))]
         return np.concatenate(blocks)[:count]
 
     def __iter__(self) -> Iterator[int]:
@@ -108,7 +111,7 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        for i in randperm(len(self.indices), generator=self.generator).tolist():
+        for i in randperm(len(self.indices), generator=self.generator, device="cpu").tolist():
             yield self.indices[i]
 
     def __len__(self) -> int:
@@ -124,7 +127,7 @@ class WeightedRandomSampler(Sampler):
         _check_positive_int("num_samples", num_samples)
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
-        weights_tensor = as_tensor(weights, dtype=_dtype.float64)
+        weights_tensor = as_tensor(weights, dtype=_dtype.float64, device="cpu")
         if weights_tensor.dim() != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape "
                              f"{tuple(weights_tensor.shape)}")
