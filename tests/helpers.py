@@ -6,9 +6,11 @@ same name, and values must agree within the tolerance of ``dtype`` (the floating
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 import torch
 
 import tinyautograd
@@ -78,6 +80,28 @@ def torch_device(device: str) -> str:
     if TORCH_DEVICE_FOR_CUDA is not None and device.startswith("cuda"):
         return TORCH_DEVICE_FOR_CUDA
     return device
+
+
+_CUDA_IN_TEXT = re.compile(r", device='cuda:0'|device='cuda:0', |device='cuda:0'| \(cuda:0\)")
+
+
+def torch_comparable(text: str) -> str:
+    """Our printed text, to compare with torch's: unchanged on a GPU; on the CuPy stand-in, where torch runs on the
+    cpu, without the parts a cuda tensor adds (``device='cuda:0'``, `` (cuda:0)``)."""
+    return text if TORCH_DEVICE_FOR_CUDA is None else _CUDA_IN_TEXT.sub("", text)
+
+
+def settled(t):
+    """``t``'s values on the host. On CUDA, index and range checks wait for the first host read (as torch's
+    device-side asserts report late), so an error case reads its result to see the error."""
+    return t.tolist()
+
+
+def cpu_only(reason: str):
+    """Marks a test, in a module whose tests run on every device (conftest.default_device), as one about the host:
+    NumPy sharing memory, the cpu generator's state... ``reason`` says why, and where the cuda counterpart is."""
+    del reason  # documentation at the call site
+    return pytest.mark.parametrize("device", [pytest.param("cpu", id="cpu")], indirect=True)
 
 
 def torch_tensor(array: np.ndarray, device: str, requires_grad: bool = False) -> torch.Tensor:

@@ -533,7 +533,9 @@ spec("std_all", lambda L, x: x.std(), inputs=hnp.array_shapes(min_dims=1, max_di
 @st.composite
 def _norm_inputs(draw):
     (shape,), kw = draw(reduction())
-    kw["p"] = draw(st.sampled_from([2, "fro", 1, 3, math.inf]))
+    # p=3 on an empty input: torch's double backward w.r.t. the upstream gradient divides an empty sum by norm**2 = 0
+    # and gives NaN; ours gives the exact 0 (an empty tensor's gradient does not depend on anything)
+    kw["p"] = draw(st.sampled_from([2, "fro", 1, 3, math.inf] if math.prod(shape) else [2, "fro", 1, math.inf]))
     return (shape,), kw
 
 

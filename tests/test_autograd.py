@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 import tinyautograd as ta
 
+# the engine on every device: each test's tensors (both libraries') are made on the default device
+pytestmark = pytest.mark.usefixtures("default_device")
+
 
 def values(t) -> np.ndarray | None:
     if t is None:
@@ -268,7 +271,9 @@ def test_fifth_derivative_of_x_to_the_fourth_is_a_zero_like_torch() -> None:
     assert_grads_equal(*both(scenario))
 
 
-@given(st.floats(-1.5, 1.5), st.floats(0.5, 2.0))
+# a tiny nonzero `a` (3.3e-88, say) makes torch's prod double backward divide by an underflowed a**6 and give NaN
+# where the exact third derivative (ours) is finite: that is torch's rounding, not a rule to copy
+@given(st.floats(-1.5, 1.5).filter(lambda v: v == 0 or abs(v) > 1e-30), st.floats(0.5, 2.0))
 def test_second_and_third_derivatives_of_a_composite(a, b) -> None:
     def scenario(lib):
         x = lib.tensor([a, b], dtype=lib.float64, requires_grad=True)

@@ -14,6 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinyautograd as ta
+from helpers import cpu_only
+
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
 
 # every dtype both libraries have, by name
 DTYPE_NAMES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
@@ -198,6 +203,7 @@ def test_from_numpy_rejects_other_objects_and_dtypes() -> None:
         ta.from_numpy(np.array(["a"]))
 
 
+@cpu_only("NumPy shares host memory only; a cuda tensor's .numpy() raises (test_errors)")
 def test_numpy_shares_memory_with_the_tensor() -> None:
     t = ta.zeros(3)
     t.numpy()[0] = 4.0
@@ -497,16 +503,17 @@ def test_manual_seed_replays_the_same_numbers() -> None:
     assert _draw_all() != first
 
 
-def test_generators_are_independent_streams() -> None:
-    g1, g2 = ta.Generator().manual_seed(7), ta.Generator().manual_seed(7)
+def test_generators_are_independent_streams(default_device) -> None:
+    g1, g2 = ta.Generator(default_device).manual_seed(7), ta.Generator(default_device).manual_seed(7)
     ta.manual_seed(0)
     a = _draw_all(g1)
     ta.rand(100)  # the global stream does not disturb g2
     assert _draw_all(g2) == a
-    assert _draw_all(ta.Generator().manual_seed(8)) != a
+    assert _draw_all(ta.Generator(default_device).manual_seed(8)) != a
     assert _draw_all(g1) != a  # a stream moves on
 
 
+@cpu_only("a cpu Generator's state; CUDA generators: test_cuda_api")
 def test_generator_seeds_and_state_like_torch() -> None:
     g = ta.Generator()
     assert g.initial_seed() == torch.Generator().initial_seed()
@@ -517,6 +524,7 @@ def test_generator_seeds_and_state_like_torch() -> None:
     assert ta.rand(4, generator=g).tolist() == first
 
 
+@cpu_only("get_rng_state is the cpu generator's state, as torch's")
 def test_global_rng_state_round_trips() -> None:
     ta.manual_seed(3)
     state = ta.get_rng_state()

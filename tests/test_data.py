@@ -15,6 +15,10 @@ import tinyautograd as tg
 import tinyautograd.utils.data as tgd
 from helpers import torch_device
 
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 Point = collections.namedtuple("Point", "x y")
 
 
@@ -196,7 +200,7 @@ def test_fast_path_batches_are_copies_not_views_of_the_dataset():
     before = ours.tensors[0].clone()
     for x, _ in tgd.DataLoader(ours, batch_size=3):
         x.zero_()
-    np.testing.assert_array_equal(ours.tensors[0].numpy(), before.numpy())
+    np.testing.assert_array_equal(ours.tensors[0].cpu().numpy(), before.cpu().numpy())
 
 
 def test_manual_seed_makes_shuffled_epochs_reproducible_and_epochs_differ():
@@ -366,7 +370,7 @@ def _collate_cases():
 def _to_tg(obj):
     """The same sample with torch tensors replaced by tinyautograd tensors."""
     if isinstance(obj, torch.Tensor):
-        return tg.tensor(obj.numpy())
+        return tg.tensor(obj.cpu().numpy())
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
         return type(obj)(*(_to_tg(v) for v in obj))
     if isinstance(obj, dict):

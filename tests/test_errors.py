@@ -11,7 +11,11 @@ import pytest
 import torch
 
 import tinyautograd as ta
-from helpers import torch_device
+from helpers import cpu_only, torch_device
+
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
 
 CUDA = ta.cuda.is_available() and torch.cuda.is_available()
 
@@ -27,6 +31,19 @@ def raises_like_torch(make, error: type[BaseException], *fragments: str) -> str:
     for fragment in fragments:
         assert re.search(fragment, message), (fragment, message)
     return message
+
+
+def device_checked_raises_like_torch(make, error: type[BaseException], *fragments: str) -> str:
+    """``raises_like_torch`` for index checks that CUDA makes on the device. Torch runs on the cpu (conftest's
+    default_device leaves it there). Ours is followed by a synchronisation, where a deferred check reports (as
+    torch's device-side asserts do), with torch's cpu message."""
+    def make_and_sync(lib):
+        result = make(lib)
+        if lib is ta and ta.get_default_device().type == "cuda":
+            ta.cuda.synchronize()
+        return result
+
+    return raises_like_torch(make_and_sync, error, *fragments)
 
 
 # -- the backward pass -------------------------------------------------------------------------------------------------
@@ -222,26 +239,27 @@ def test_index_out_of_range(index) -> None:
 
 
 def test_index_out_of_range_names_the_index_and_size() -> None:
-    message = raises_like_torch(lambda lib: lib.ones(2, 3)[5], IndexError, r"\b5\b", "size 2")
+    message = device_checked_raises_like_torch(lambda lib: lib.ones(2, 3)[5], IndexError, r"\b5\b", "size 2")
     assert "[2, 3]" in message
-    raises_like_torch(lambda lib: lib.ones(2, 3)[lib.tensor([0, 7])], IndexError, r"\b7\b")
-    raises_like_torch(lambda lib: lib.ones(2, 3).__setitem__(5, 1.0), IndexError, r"\b5\b")
+    device_checked_raises_like_torch(lambda lib: lib.ones(2, 3)[lib.tensor([0, 7])], IndexError, r"\b7\b")
+    device_checked_raises_like_torch(lambda lib: lib.ones(2, 3).__setitem__(5, 1.0), IndexError, r"\b5\b")
 
 
 def test_index_of_the_wrong_type() -> None:
-    raises_like_torch(lambda lib: lib.ones(2, 3)[1.5], IndexError, "float")
+    device_checked_raises_like_torch(lambda lib: lib.ones(2, 3)[1.5], IndexError, "float")
 
 
 def test_index_ops_out_of_range() -> None:
-    raises_like_torch(lambda lib: lib.ones(2, 3).gather(1, lib.tensor([[0, 5], [0, 1]])), RuntimeError,
-                      "gather", r"\b5\b", "size 3")
-    raises_like_torch(lambda lib: lib.ones(2, 3).index_select(0, lib.tensor([3])), IndexError, "index_select")
+    check = device_checked_raises_like_torch
+    check(lambda lib: lib.ones(2, 3).gather(1, lib.tensor([[0, 5], [0, 1]])), RuntimeError, "gather", r"\b5\b",
+          "size 3")
+    check(lambda lib: lib.ones(2, 3).index_select(0, lib.tensor([3])), IndexError, "index_select")
     # negative indices are out of bounds for scatter (they used to wrap around silently)
-    raises_like_torch(lambda lib: lib.zeros(2, 3).scatter(1, lib.tensor([[0, -1]]), 1.0), RuntimeError, "scatter",
-                      r"index -1 is out of bounds", "size 3")
-    raises_like_torch(lambda lib: lib.zeros(2, 3).scatter_add(1, lib.tensor([[-4]]), lib.ones(1, 1)), RuntimeError,
-                      "scatter_add", r"index -4 is out of bounds")
-    raises_like_torch(lambda lib: lib.ones(2, 3).gather(1, lib.tensor([[0.0]])), RuntimeError, "gather", "int64")
+    check(lambda lib: lib.zeros(2, 3).scatter(1, lib.tensor([[0, -1]]), 1.0), RuntimeError, "scatter",
+          r"index -1 is out of bounds", "size 3")
+    check(lambda lib: lib.zeros(2, 3).scatter_add(1, lib.tensor([[-4]]), lib.ones(1, 1)), RuntimeError,
+          "scatter_add", r"index -4 is out of bounds")
+    check(lambda lib: lib.ones(2, 3).gather(1, lib.tensor([[0.0]])), RuntimeError, "gather", "int64")
 
 
 @pytest.mark.parametrize("op", [lambda t: t.sum(2), lambda t: t.softmax(2), lambda t: t.transpose(0, 2),
@@ -298,6 +316,7 @@ def test_unknown_device_strings() -> None:
 
 
 @pytest.mark.skipif(CUDA, reason="checks the message a machine without a GPU gives")
+@cpu_only("asks the cpu for CUDA; on the CuPy stand-in CUDA is there")
 def test_cuda_without_a_gpu_explains_what_is_missing() -> None:
     with pytest.raises(RuntimeError, match="CUDA is not available.*cupy"):
         ta.ones(2).cuda()

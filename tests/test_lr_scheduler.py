@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 import tinyautograd
 from tinyautograd import optim
 
+# every test on each device: its tensors are made on the default device (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 EXACT = dict(rtol=1e-14, atol=0.0)  # both sides evaluate the same Python float expressions
 FACTOR = st.floats(0.05, 1.0)
 GAMMA = st.floats(0.1, 0.999)

@@ -13,6 +13,9 @@ import pytest
 
 import tinyautograd as ta
 
+# every test on each device: its tensors are made on the default device (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 
 @pytest.fixture
 def no_cycle_collector() -> Iterator[None]:

@@ -20,6 +20,10 @@ import tinyautograd.nn as nn
 import tinyautograd.nn.functional as F
 from helpers import Tolerance, assert_close, ours_tensor, to_numpy, tolerance, torch_tensor
 
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 # on cuda torch would round float32 convolutions and matmuls through TF32: compare against full float32
 torch.backends.cudnn.allow_tf32 = False
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -285,10 +289,10 @@ def test_default_initialisation_follows_torch_bounds(name, args):
     """kaiming_uniform_(a=sqrt(5)) gives weights uniform in +-1/sqrt(fan_in); the bias uses the same bound."""
     tinyautograd.manual_seed(0)
     layer = getattr(nn, name)(*args)
-    w = layer.weight.detach().numpy()
+    w = layer.weight.detach().cpu().numpy()
     fan_in = w.shape[1] * math.prod(w.shape[2:])
     bound = 1 / math.sqrt(fan_in)
-    for values in (w, layer.bias.detach().numpy()):
+    for values in (w, layer.bias.detach().cpu().numpy()):
         assert np.abs(values).max() <= bound
     # uniform over the whole range, not a narrower one: the extremes come close to the bound
     assert np.abs(w).max() > 0.8 * bound and w.std() == pytest.approx(bound / math.sqrt(3), rel=0.3)
@@ -300,9 +304,10 @@ def test_conv_leaves_its_inputs_unchanged_and_gradients_own_their_memory():
     x = tinyautograd.tensor(x_np.copy(), requires_grad=True)
     w = tinyautograd.tensor(w_np.copy(), requires_grad=True)
     F.conv2d(x, w, padding=1, stride=2).sum().backward()
-    np.testing.assert_array_equal(x.detach().numpy(), x_np)
-    np.testing.assert_array_equal(w.detach().numpy(), w_np)
-    assert not np.shares_memory(x.grad.numpy(), x.detach().numpy()) and x.grad.numpy().flags.c_contiguous
+    np.testing.assert_array_equal(x.detach().cpu().numpy(), x_np)
+    np.testing.assert_array_equal(w.detach().cpu().numpy(), w_np)
+    grad = x.grad.cpu().numpy()
+    assert not np.shares_memory(grad, x.detach().cpu().numpy()) and grad.flags.c_contiguous
 
 
 def test_conv_output_is_contiguous_so_view_works_as_in_torch():
@@ -378,4 +383,4 @@ def test_an_empty_batch_gives_an_empty_result_and_zero_weight_gradient_as_torch(
     assert tuple(y.shape) == tuple(torch.nn.functional.conv2d(torch.zeros(0, 3, 5, 5), torch.zeros(4, 3, 3, 3),
                                                               padding=1).shape)
     y.sum().backward()
-    assert x.grad.shape == x.shape and not w.grad.numpy().any()
+    assert x.grad.shape == x.shape and not w.grad.cpu().numpy().any()

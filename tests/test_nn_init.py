@@ -16,6 +16,9 @@ import tinyautograd
 import tinyautograd.nn as nn
 import tinyautograd.nn.init as init
 
+# every test on each device: its tensors are made on the default device (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 # two-sample KS critical value at significance 1e-4: c(alpha) = sqrt(-ln(alpha / 2) / 2)
 KS_C = math.sqrt(-math.log(1e-4 / 2) / 2)
 
@@ -42,7 +45,7 @@ def assert_same_distribution(ours: np.ndarray, theirs: np.ndarray, what: str) ->
 def samples(make_ours, make_torch, seed: int):
     tinyautograd.manual_seed(seed)
     torch.manual_seed(seed)
-    return make_ours().detach().numpy().astype(np.float64), make_torch().detach().numpy().astype(np.float64)
+    return make_ours().detach().cpu().numpy().astype(np.float64), make_torch().detach().cpu().numpy().astype(np.float64)
 
 
 SHAPES = st.sampled_from([(64, 48), (40, 30, 3), (24, 16, 3, 3), (300, 10), (10, 300)])
@@ -128,7 +131,7 @@ def test_uniform_normal_and_trunc_normal_match_torch_distribution(mean, std, a, 
 
 @pytest.mark.parametrize("shape", [(5, 5), (3, 7), (7, 3), (4, 2, 3)])
 def test_orthogonal_gives_orthonormal_rows_or_columns(shape):
-    w = init.orthogonal_(tinyautograd.empty(*shape), gain=2.0).detach().numpy().reshape(shape[0], -1) / 2.0
+    w = init.orthogonal_(tinyautograd.empty(*shape), gain=2.0).detach().cpu().numpy().reshape(shape[0], -1) / 2.0
     rows, cols = w.shape
     gram = w @ w.T if rows <= cols else w.T @ w
     np.testing.assert_allclose(gram, np.eye(min(rows, cols)), atol=1e-5)
@@ -136,14 +139,14 @@ def test_orthogonal_gives_orthonormal_rows_or_columns(shape):
 
 def test_deterministic_initialisers_equal_torch():
     for shape in [(3, 3), (2, 4)]:
-        np.testing.assert_array_equal(init.eye_(tinyautograd.empty(*shape)).numpy(),
-                                      torch.nn.init.eye_(torch.empty(*shape)).numpy())
+        np.testing.assert_array_equal(init.eye_(tinyautograd.empty(*shape)).cpu().numpy(),
+                                      torch.nn.init.eye_(torch.empty(*shape)).cpu().numpy())
     for shape, groups in [((4, 2, 3), 1), ((4, 2, 3, 3), 2), ((2, 3, 1, 3, 3), 1)]:
-        np.testing.assert_array_equal(init.dirac_(tinyautograd.empty(*shape), groups).numpy(),
-                                      torch.nn.init.dirac_(torch.empty(*shape), groups).numpy())
-    assert (init.constant_(tinyautograd.empty(2, 2), 0.3).numpy() == np.float32(0.3)).all()
-    assert (init.ones_(tinyautograd.empty(3)).numpy() == 1).all()
-    assert not init.zeros_(tinyautograd.ones(3)).numpy().any()
+        np.testing.assert_array_equal(init.dirac_(tinyautograd.empty(*shape), groups).cpu().numpy(),
+                                      torch.nn.init.dirac_(torch.empty(*shape), groups).cpu().numpy())
+    assert (init.constant_(tinyautograd.empty(2, 2), 0.3).cpu().numpy() == np.float32(0.3)).all()
+    assert (init.ones_(tinyautograd.empty(3)).cpu().numpy() == 1).all()
+    assert not init.zeros_(tinyautograd.ones(3)).cpu().numpy().any()
     with pytest.raises(ValueError):
         init.eye_(tinyautograd.empty(2, 2, 2))
 
@@ -157,7 +160,7 @@ def test_initialisers_work_on_parameters_without_recording():
 
 
 def test_sparse_zeroes_a_fraction_of_each_column():
-    w = init.sparse_(tinyautograd.empty(10, 6), sparsity=0.3).numpy()
+    w = init.sparse_(tinyautograd.empty(10, 6), sparsity=0.3).cpu().numpy()
     assert ((w == 0).sum(axis=0) >= 3).all()
 
 
@@ -184,7 +187,7 @@ def test_linear_default_bounds_are_one_over_sqrt_fan_in():
     lin = nn.Linear(16, 500)
     bound = 1 / math.sqrt(16)
     for p in (lin.weight, lin.bias):
-        values = p.detach().numpy()
+        values = p.detach().cpu().numpy()
         assert np.abs(values).max() <= bound
         assert np.abs(values).max() > 0.9 * bound  # the whole range is used
 

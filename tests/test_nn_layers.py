@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 import tinyautograd
 import tinyautograd.nn as nn
-from helpers import assert_close, to_numpy
+from helpers import assert_close, settled, to_numpy
+
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
 
 DTYPES = st.sampled_from(["float32", "float64"])
 SEEDS = st.integers(0, 2 ** 31 - 1)
@@ -178,9 +182,9 @@ def test_single_element_groups_normalise_to_zero(make):
         layer.bias.fill_(0.5)
     x = tinyautograd.randn(4, 3 if isinstance(layer, nn.GroupNorm) else 1, requires_grad=True)
     y = layer(x)
-    np.testing.assert_array_equal(y.detach().numpy(), np.full(tuple(x.shape), 0.5, np.float32))
+    np.testing.assert_array_equal(y.detach().cpu().numpy(), np.full(tuple(x.shape), 0.5, np.float32))
     (y * tinyautograd.randn(*x.shape)).sum().backward()
-    assert not x.grad.numpy().any()
+    assert not x.grad.cpu().numpy().any()
 
 
 # -- embedding --------------------------------------------------------------------------------------------------
@@ -209,10 +213,10 @@ def test_embedding_from_pretrained_is_frozen_and_shared():
     w = tinyautograd.randn(4, 2)
     emb = nn.Embedding.from_pretrained(w)
     assert not emb.weight.requires_grad
-    np.testing.assert_array_equal(emb(tinyautograd.tensor([3, 0])).numpy(), w.numpy()[[3, 0]])
+    np.testing.assert_array_equal(emb(tinyautograd.tensor([3, 0])).cpu().numpy(), w.cpu().numpy()[[3, 0]])
     assert nn.Embedding.from_pretrained(w, freeze=False).weight.requires_grad
     with pytest.raises(IndexError):
-        emb(tinyautograd.tensor([4]))
+        settled(emb(tinyautograd.tensor([4])))
 
 
 # -- activations ------------------------------------------------------------------------------------------------
@@ -325,9 +329,9 @@ def test_maxout_is_the_max_over_groups_of_consecutive_features(device, batch, un
 def test_maxout_after_linear_is_the_course_formula():
     lin = nn.Linear(3, 4)
     x = tinyautograd.randn(5, 3)
-    y = nn.Maxout(2)(lin(x)).detach().numpy()
-    w, b = lin.weight.detach().numpy(), lin.bias.detach().numpy()
-    pre = x.numpy() @ w.T + b
+    y = nn.Maxout(2)(lin(x)).detach().cpu().numpy()
+    w, b = lin.weight.detach().cpu().numpy(), lin.bias.detach().cpu().numpy()
+    pre = x.cpu().numpy() @ w.T + b
     np.testing.assert_allclose(y, np.maximum(pre[:, 0::2], pre[:, 1::2]), rtol=1e-6)
     with pytest.raises(RuntimeError, match="divisible"):
         nn.Maxout(2)(x)
@@ -375,7 +379,7 @@ def test_channel_dropout_zeroes_whole_channels(cls, shape, channel_dims):
 def test_dropout_inplace_and_invalid_p():
     x = tinyautograd.ones(100)
     assert nn.Dropout(0.5, inplace=True)(x) is x
-    assert set(np.unique(x.numpy())) <= {0.0, 2.0}
+    assert set(np.unique(x.cpu().numpy())) <= {0.0, 2.0}
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.Dropout(1.5)
 
@@ -384,11 +388,11 @@ def test_training_default_initialisations_are_torchs():
     # exact values differ (different RNG) but constants must match torch
     bn, tbn = nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
     for k, v in tbn.state_dict().items():
-        np.testing.assert_array_equal(bn.state_dict()[k].numpy(), v.numpy(), err_msg=k)
+        np.testing.assert_array_equal(bn.state_dict()[k].cpu().numpy(), v.cpu().numpy(), err_msg=k)
     ln, tln = nn.LayerNorm((2, 3)), torch.nn.LayerNorm((2, 3))
     for k, v in tln.state_dict().items():
-        np.testing.assert_array_equal(ln.state_dict()[k].numpy(), v.numpy(), err_msg=k)
-    assert (nn.PReLU(3).weight.detach().numpy() == np.float32(0.25)).all()
+        np.testing.assert_array_equal(ln.state_dict()[k].cpu().numpy(), v.cpu().numpy(), err_msg=k)
+    assert (nn.PReLU(3).weight.detach().cpu().numpy() == np.float32(0.25)).all()
     emb = nn.Embedding(5, 2, padding_idx=1)
-    assert not emb.weight.detach().numpy()[1].any()
+    assert not emb.weight.detach().cpu().numpy()[1].any()
 

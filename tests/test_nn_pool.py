@@ -17,6 +17,10 @@ import tinyautograd.nn as nn
 import tinyautograd.nn.functional as F
 from helpers import assert_close, ours_tensor, to_numpy, torch_tensor
 
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 # on cuda torch would round float32 convolutions and matmuls through TF32: compare against full float32
 torch.backends.cudnn.allow_tf32 = False
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -189,13 +193,13 @@ def test_pool_gradients_match_finite_differences(fn, kwargs):
 def test_max_pool_sends_the_gradient_of_a_tied_window_to_its_first_maximum():
     x = tinyautograd.tensor([[[[1.0, 1.0], [1.0, 1.0]]]], requires_grad=True)
     F.max_pool2d(x, 2).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [[[[1.0, 0.0], [0.0, 0.0]]]])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [[[[1.0, 0.0], [0.0, 0.0]]]])
 
 
 def test_max_pool_gradients_add_up_where_windows_overlap():
     x = tinyautograd.tensor([[[0.0, 5.0, 1.0, 0.0]]], requires_grad=True)
     F.max_pool1d(x, 3, stride=1).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [[[0.0, 2.0, 0.0, 0.0]]])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [[[0.0, 2.0, 0.0, 0.0]]])
 
 
 # ---------------------------------------------------------------------------------------------------------------

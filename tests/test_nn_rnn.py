@@ -26,8 +26,11 @@ torch.backends.cuda.matmul.allow_tf32 = False
 # the device fixture is a plain string: sharing it across Hypothesis examples is safe
 _SETTINGS = settings(suppress_health_check=list(settings.default.suppress_health_check)
                      + [HealthCheck.function_scoped_fixture])
-# torch's own notice that its oneDNN path has no LSTM projections: not about the code under test
-pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported:UserWarning")
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device). Torch's own notice that its oneDNN path has no LSTM projections is not about the code
+# under test.
+pytestmark = [pytest.mark.usefixtures("default_device"),
+              pytest.mark.filterwarnings("ignore:LSTM with projections is not supported:UserWarning")]
 # errors compound over time steps and layers in float32
 _TOL = {"float32": Tolerance(rtol=1e-4, atol=1e-5), "float64": tolerance("float64")}
 DTYPES = st.sampled_from(["float32", "float64"])
@@ -155,8 +158,9 @@ def test_gru_uses_torchs_reset_gate_placement():
 # dropout, state_dict, reprs, initialisation
 
 @pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
-def test_dropout_acts_between_layers_in_training_only(name):
+def test_dropout_acts_between_layers_in_training_only(name, default_device):
     ours, theirs = _pair_modules(name, (3, 4), dict(num_layers=2, dropout=0.5), "float64", "cpu")
+    ours.to(default_device)
     x = np.random.default_rng(0).standard_normal((6, 2, 3))
     tinyautograd.manual_seed(1)
     first, second = ours(tinyautograd.tensor(x))[0], ours(tinyautograd.tensor(x))[0]

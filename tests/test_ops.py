@@ -18,8 +18,11 @@ from helpers import (FD_EPS, FD_TOLERANCE, assert_arrays_close, assert_close, ex
                      shares_memory, to_numpy, tolerance, torch_tensor)
 from op_specs import SPECS, Case, OpSpec, case_strategy, example_case
 
-# torch warns when var/std reduce an empty dim (0 elements per output); we return the same NaNs silently
-pytestmark = pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device). Torch warns when var/std reduce an empty dim (0 elements per output); we return the
+# same NaNs silently.
+pytestmark = [pytest.mark.usefixtures("default_device"),
+              pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")]
 
 # the device fixture is a plain string: sharing it across Hypothesis examples is safe
 _SETTINGS = settings(suppress_health_check=list(settings.default.suppress_health_check)

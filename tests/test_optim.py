@@ -21,6 +21,10 @@ import tinyautograd
 from tinyautograd import optim
 from helpers import ours_tensor, shares_memory, to_numpy, torch_device, torch_tensor
 
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam"]
 SHAPES = [(3, 4), (5,), (), (2, 1, 3)]
 STEPS = 25
@@ -219,7 +223,7 @@ def run_ours(name, kwargs, values, grads_per_step):
         for p, g in zip(params, grads):
             p.grad = tinyautograd.tensor(g.copy())
         opt.step()
-    return [p.detach().numpy() for p in params]
+    return [p.detach().cpu().numpy() for p in params]
 
 
 @settings(deadline=None)
@@ -252,7 +256,7 @@ def test_adamw_default_weight_decay_is_decoupled_and_nonzero():
     p.grad = tinyautograd.zeros(2, dtype=tinyautograd.float64)
     opt.step()
     # a zero gradient leaves only the decay: p * (1 - lr * wd)
-    np.testing.assert_allclose(p.detach().numpy(), np.array([1.0, -2.0]) * (1 - 1e-3 * 1e-2), rtol=1e-15)
+    np.testing.assert_allclose(p.detach().cpu().numpy(), np.array([1.0, -2.0]) * (1 - 1e-3 * 1e-2), rtol=1e-15)
 
 
 # ------------------------------------------------------------------------------ state_dict
@@ -306,21 +310,21 @@ def check_round_trip(name, kwargs, values, grads, k):
     first, opt1 = new_ours(name, kwargs, values)
     run_steps(first, opt1, grads[:k])
     saved = opt1.state_dict()
-    copies, opt2 = new_ours(name, kwargs, [p.detach().numpy() for p in first])
+    copies, opt2 = new_ours(name, kwargs, [p.detach().cpu().numpy() for p in first])
     opt2.load_state_dict(saved)
     for p, q in zip(first, copies):
         for key, value in opt1.state[p].items():
             if isinstance(value, tinyautograd.Tensor):
                 loaded = opt2.state[q][key]
                 assert loaded is not value and not shares_memory(loaded, value), f"state[{key!r}] aliases"
-                np.testing.assert_array_equal(loaded.numpy(), value.numpy())
+                np.testing.assert_array_equal(loaded.cpu().numpy(), value.cpu().numpy())
     assert [{k: v for k, v in g.items() if k != "params"} for g in opt2.param_groups] == \
         [{k: v for k, v in g.items() if k != "params"} for g in opt1.param_groups]
     # the source keeps training: the loaded optimizer must not see it
     run_steps(first, opt1, grads[k:])
     run_steps(copies, opt2, grads[k:])
     for p, q in zip(params, copies):
-        np.testing.assert_array_equal(q.detach().numpy(), p.detach().numpy())
+        np.testing.assert_array_equal(q.detach().cpu().numpy(), p.detach().cpu().numpy())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -338,7 +342,7 @@ def test_state_dict_layout_equals_torch(name):
     for index, entry in expected["state"].items():
         assert sorted(mine["state"][index]) == sorted(entry)
         for key, value in entry.items():
-            np.testing.assert_allclose(to_numpy(mine["state"][index][key]), value.numpy(), rtol=RTOL, atol=ATOL)
+            np.testing.assert_allclose(to_numpy(mine["state"][index][key]), value.cpu().numpy(), rtol=RTOL, atol=ATOL)
             assert mine["state"][index][key].dtype.name == str(value.dtype).removeprefix("torch.")
     assert repr(opt) == repr(ref)
 
@@ -352,14 +356,14 @@ def test_torch_state_dict_loads_through_numpy_and_continues_like_torch(name):
         feed_grads(rng, step, ours, theirs, "cpu")
         ref.step()
     sd = ref.state_dict()
-    converted = {"state": {i: {k: v.numpy().copy() for k, v in s.items()} for i, s in sd["state"].items()},
+    converted = {"state": {i: {k: v.cpu().numpy().copy() for k, v in s.items()} for i, s in sd["state"].items()},
                  "param_groups": sd["param_groups"]}
     with tinyautograd.no_grad():
         for p, q in zip(ours, theirs):
-            p.copy_(tinyautograd.tensor(q.detach().numpy()))
+            p.copy_(tinyautograd.tensor(q.detach().cpu().numpy()))
     opt.load_state_dict(converted)
     # torch loads its own state_dict the same way (its load casts, e.g., NAdam's mu_product to the param dtype)
-    fresh = [torch.tensor(q.detach().numpy(), requires_grad=True) for q in theirs]
+    fresh = [torch.tensor(q.detach().cpu().numpy(), requires_grad=True) for q in theirs]
     ref = getattr(torch.optim, name)([{"params": fresh[:2]}, {"params": fresh[2:], "lr": 0.05}])
     ref.load_state_dict(sd)
     theirs = fresh
@@ -544,7 +548,7 @@ def test_closure_is_evaluated_with_grad_enabled_and_its_loss_returned():
             expected = ref.step(closure_for(q, ref))
         assert isinstance(loss, tinyautograd.Tensor)
         np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-12)
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().cpu().numpy(), rtol=1e-12)
     assert optim.SGD([p]).step() is None
 
 
@@ -602,7 +606,7 @@ def test_add_param_group_fills_defaults_and_trains_like_torch():
         opt.step()
         ref.step()
     for p, q in ((p1, q1), (p2, q2)):
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=RTOL)
+        np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().cpu().numpy(), rtol=RTOL)
     assert "max_exp_avg_sq" in opt.state[p2] and "max_exp_avg_sq" not in opt.state[p1]
 
 
@@ -648,12 +652,12 @@ def test_state_dict_saved_with_tinyautograd_save_resumes_module_parameters_exact
     first_opt = optim.Adam(first, lr=0.01, weight_decay=0.1, amsgrad=True)
     run_steps(first, first_opt, grads[:3])
     tinyautograd.save(first_opt.state_dict(), tmp_path / "optim.pt")
-    resumed = parameters([p.detach().numpy() for p in first])
+    resumed = parameters([p.detach().cpu().numpy() for p in first])
     resumed_opt = optim.Adam(resumed, lr=0.01, weight_decay=0.1, amsgrad=True)
     resumed_opt.load_state_dict(tinyautograd.load(tmp_path / "optim.pt"))
     run_steps(resumed, resumed_opt, grads[3:])
     for p, q in zip(full, resumed):
-        np.testing.assert_array_equal(q.detach().numpy(), p.detach().numpy())
+        np.testing.assert_array_equal(q.detach().cpu().numpy(), p.detach().cpu().numpy())
 
 
 # ------------------------------------------------------------------------------ gradient clipping

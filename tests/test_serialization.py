@@ -24,6 +24,11 @@ from hypothesis.extra import numpy as hnp
 import tinyautograd
 from tinyautograd import serialization
 from tinyautograd.tensor import Tensor
+from helpers import cpu_only
+
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
 
 CUDA = tinyautograd.cuda.is_available()
 
@@ -219,6 +224,7 @@ def test_loaded_tensor_is_a_leaf_that_trains() -> None:
     assert loaded.grad.tolist() == [3.0, 3.0, 3.0]
 
 
+@cpu_only("whether a loaded array shares host memory")
 def test_loaded_tensor_owns_its_memory() -> None:
     original = tinyautograd.zeros(3)
     loaded = roundtrip(original)
@@ -303,7 +309,7 @@ def test_requires_grad_and_leafness_match_torch() -> None:
         assert (ours[key].requires_grad, ours[key].is_leaf, ours[key].grad) == (
             theirs[key].requires_grad, theirs[key].is_leaf, theirs[key].grad)
         assert ours[key].dtype.name == str(theirs[key].dtype).removeprefix("torch.")
-        np.testing.assert_array_equal(ours[key].detach().numpy(), theirs[key].detach().numpy())
+        np.testing.assert_array_equal(ours[key].detach().cpu().numpy(), theirs[key].detach().cpu().numpy())
 
 
 def test_one_object_saved_twice_loads_as_one_object() -> None:
@@ -337,6 +343,7 @@ def test_saving_the_same_object_twice_gives_identical_bytes() -> None:
 # -- the format ----------------------------------------------------------------------------------------------------
 
 
+@cpu_only("the layout of a cpu tensor's entry; cuda: test_cuda_tensors_load_back_on_their_device_unless_mapped")
 def test_archive_layout_is_the_documented_one() -> None:
     data = saved_bytes({"w": tinyautograd.ones(2, requires_grad=True), "n": np.zeros(2), 0: (1.5, None)})
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -780,6 +787,7 @@ def test_big_endian_tensor_members_load_as_native_tensors() -> None:
 # -- map_location -------------------------------------------------------------------------------------------------
 
 
+@cpu_only("tensors saved on the cpu; cuda: test_cuda_tensors_load_back_on_their_device_unless_mapped")
 @pytest.mark.parametrize("map_location", ["cpu", tinyautograd.device("cpu"), {"cpu": "cpu"}, {"cuda:0": "cpu"},
                                           lambda tensor, location: tensor, lambda tensor, location: None])
 def test_map_location_forms_that_keep_tensors_on_cpu(map_location) -> None:
@@ -788,7 +796,7 @@ def test_map_location_forms_that_keep_tensors_on_cpu(map_location) -> None:
     assert_same(obj, loaded)
 
 
-def test_map_location_callable_gets_a_cpu_tensor_and_its_saved_location() -> None:
+def test_map_location_callable_gets_a_cpu_tensor_and_its_saved_location(default_device) -> None:
     seen = []
 
     def double(tensor: Tensor, location: str) -> Tensor:
@@ -796,7 +804,7 @@ def test_map_location_callable_gets_a_cpu_tensor_and_its_saved_location() -> Non
         return tensor * 2
 
     loaded = roundtrip({"w": tinyautograd.ones(2, requires_grad=True)}, map_location=double)["w"]
-    assert seen == [((2,), "cpu", "cpu")]
+    assert seen == [((2,), "cpu", "cpu" if default_device == "cpu" else "cuda:0")]
     assert loaded.tolist() == [2.0, 2.0] and loaded.requires_grad and loaded.is_leaf
 
 
@@ -819,6 +827,7 @@ def saved_on_cuda() -> bytes:
     return replace_structure(data, structure)
 
 
+@cpu_only("loading where CUDA is missing")
 @pytest.mark.skipif(CUDA, reason="checks the CPU-only machine's error")
 def test_cuda_tensors_without_cuda_raise_and_suggest_map_location() -> None:
     with pytest.raises(RuntimeError, match="'cuda:0'.*CUDA is not available.*map_location='cpu'"):

@@ -11,6 +11,10 @@ import tinyautograd
 import tinyautograd.nn as nn
 from helpers import assert_close
 
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 # name -> (factory taking the nn namespace, input factory taking a NumPy Generator)
 LAYERS = {
     "Linear": (lambda lib: lib.Linear(4, 3), lambda r: [r.standard_normal((5, 4))]),
@@ -119,5 +123,5 @@ def test_state_dict_survives_save_and_load(tmp_path):
     restored = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     restored.load_state_dict(tinyautograd.load(path))
     for (k, a), b in zip(model.state_dict().items(), restored.state_dict().values()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+        np.testing.assert_array_equal(a.cpu().numpy(), b.cpu().numpy(), err_msg=k)
         assert a.dtype == b.dtype

@@ -14,6 +14,10 @@ from hypothesis.extra import numpy as hnp
 
 from tinyautograd._tensor_str import format_tensor, get_printoptions, printoptions, set_printoptions
 
+# every test on each device: those without a device parameter make their tensors on the default device
+# (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 FLOAT_DTYPES = ["float32", "float64", "float16"]
 OTHER_DTYPES = ["int64", "int32", "uint8", "bool"]
 ALL_DTYPES = FLOAT_DTYPES + OTHER_DTYPES

@@ -21,6 +21,9 @@ from hypothesis import strategies as st  # noqa: E402
 import tinyautograd as tg  # noqa: E402
 from tinyautograd import viz  # noqa: E402
 
+# every test on each device: its tensors are made on the default device (conftest.default_device)
+pytestmark = pytest.mark.usefixtures("default_device")
+
 NODE = re.compile(r"^  (\w+) \[label=<(.*?)>, shape=(\w+)", re.M)
 EDGE = re.compile(r"^  (\w+) -> (\w+)(?: \[label=<(.*)>\])?;$", re.M)
 
