@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CONSTRAINTS := constraints-ci.txt
 # The extras `make test` installs: the test tools, and CuPy + NVRTC to compile the CUDA kernels without a GPU
-# (`make test TEST_EXTRAS=test` leaves those out; tests/test_nvrtc.py is then skipped, except under CI).
+# (`make test TEST_EXTRAS=test` leaves those out; tests/test_cupy_offline.py is then skipped, except under CI).
 TEST_EXTRAS ?= test,nvrtc
 # One BLAS thread per process by default: on small machines NumPy's and torch's thread pools otherwise fight over
 # the cores and make small matrix work many times slower. Override with `make test OMP_NUM_THREADS=2`.

@@ -11,8 +11,8 @@ Rules every body follows so that it means the same to NVRTC and to a host C++ co
 overloads), only ``sqrt exp log log1p expm1 tanh erf fabs fmax fmin`` are called, and no CUDA intrinsic or
 ``INFINITY``/``isnan`` appears. That is what lets the test suite compile each body as C++ on the CPU, run it
 over NumPy arrays through the emulator hook below, and check it against the NumPy formula and against torch
-(``tests/kernel_harness.py``) on machines without a GPU. ``tests/test_nvrtc.py`` compiles the CUDA translation
-unit CuPy generates for every kernel with NVRTC, which needs no GPU either.
+(``tests/kernel_harness.py``) on machines without a GPU. ``tests/test_cupy_offline.py`` compiles the CUDA
+translation unit CuPy generates for every kernel with NVRTC, which needs no GPU either.
 
 Only float32 and float64 arrays use a kernel (``supported``); everything else takes the NumPy/CuPy formula.
 """
