@@ -434,32 +434,40 @@ def test_normalize_equals_torch_formula(device, data, channels, batch):
     np.testing.assert_allclose(got.cpu().numpy(), expected.numpy(), rtol=1e-6, atol=1e-7)
 
 
+def on_default_device(array: np.ndarray) -> tinyautograd.Tensor:
+    """``array`` as a tensor on the default device (the transform tests run on each, see conftest.default_device)."""
+    return tinyautograd.tensor(array)
+
+
+@pytest.mark.usefixtures("default_device")
 def test_normalize_inplace_and_not():
-    x = tinyautograd.from_numpy(np.full((2, 2, 2), 3.0, dtype=np.float64))
+    x = on_default_device(np.full((2, 2, 2), 3.0, dtype=np.float64))
     out = Normalize((1.0, 2.0), (2.0, 4.0))(x)
-    assert out is not x and x.numpy()[0, 0, 0] == 3.0
-    np.testing.assert_array_equal(out.numpy()[:, 0, 0], [1.0, 0.25])
+    assert out is not x and x.cpu().numpy()[0, 0, 0] == 3.0
+    np.testing.assert_array_equal(out.cpu().numpy()[:, 0, 0], [1.0, 0.25])
     assert out.dtype == tinyautograd.float64
     same = Normalize([1.0], [2.0], inplace=True)(x)
-    assert same is x and x.numpy()[1, 1, 1] == 1.0
+    assert same is x and x.cpu().numpy()[1, 1, 1] == 1.0
 
 
+@pytest.mark.usefixtures("default_device")
 def test_normalize_scalar_mean_std_and_gradients_flow():
-    x = tinyautograd.from_numpy(np.ones((1, 2, 2), dtype=np.float32)).requires_grad_()
+    x = on_default_device(np.ones((1, 2, 2), dtype=np.float32)).requires_grad_()
     Normalize(0.5, 0.25)(x).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), np.full((1, 2, 2), 4.0))
+    np.testing.assert_allclose(x.grad.cpu().numpy(), np.full((1, 2, 2), 4.0))
 
 
+@pytest.mark.usefixtures("default_device")
 def test_normalize_errors():
-    image = tinyautograd.from_numpy(np.zeros((3, 2, 2), dtype=np.float32))
+    image = on_default_device(np.zeros((3, 2, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="std evaluated to zero"):
         Normalize((0, 0, 0), (1, 0, 1))(image)
     with pytest.raises(TypeError, match="float tensor"):
-        Normalize((0,), (1,))(tinyautograd.from_numpy(np.zeros((1, 2, 2), dtype=np.uint8)))
+        Normalize((0,), (1,))(on_default_device(np.zeros((1, 2, 2), dtype=np.uint8)))
     with pytest.raises(TypeError, match="ToTensor"):
         Normalize((0,), (1,))(np.zeros((1, 2, 2), dtype=np.float32))
     with pytest.raises(ValueError, match=r"\(\.\.\., C, H, W\)"):
-        Normalize((0,), (1,))(tinyautograd.from_numpy(np.zeros((2, 2), dtype=np.float32)))
+        Normalize((0,), (1,))(on_default_device(np.zeros((2, 2), dtype=np.float32)))
     with pytest.raises(ValueError, match="3 channels"):
         Normalize((0, 0), (1, 1))(image)
 
@@ -480,15 +488,16 @@ def _torch_resize(image: torch.Tensor, size, mode: str, antialias: bool) -> torc
     return F.interpolate(image[None], size=size, mode=mode, align_corners=align, antialias=antialias)[0]
 
 
+@pytest.mark.usefixtures("default_device")
 def test_resize_to_width_one_equals_the_transposed_computation():
     x = np.arange(12, dtype=np.float64).reshape(1, 6, 2)
-    got = Resize((3, 1), antialias=True)(tinyautograd.from_numpy(x)).numpy()
+    got = Resize((3, 1), antialias=True)(on_default_device(x)).cpu().numpy()
     by_transpose = F.interpolate(torch.from_numpy(x).mT[None], size=(1, 3), mode="bilinear", antialias=True)[0].mT
     np.testing.assert_allclose(got, by_transpose.numpy(), rtol=1e-12)
     # and a 4x4 -> 1x1 antialiased resize weighs rows and columns by the triangle filter [5, 7, 7, 5] / 24
     weights = np.array([5, 7, 7, 5]) / 24
     square = np.arange(16, dtype=np.float64).reshape(1, 4, 4)
-    np.testing.assert_allclose(Resize((1, 1))(tinyautograd.from_numpy(square)).numpy(),
+    np.testing.assert_allclose(Resize((1, 1))(on_default_device(square)).cpu().numpy(),
                                [[[weights @ square[0] @ weights]]], rtol=1e-12)
 
 
@@ -511,27 +520,30 @@ def test_resize_equals_torch_interpolate(device, data, mode, antialias, dtype):
         np.testing.assert_array_equal(got.cpu().numpy(), expected.numpy())
 
 
+@pytest.mark.usefixtures("default_device")
 def test_resize_nearest_matches_torch_on_awkward_ratios():
     # sizes where float32 arithmetic and exact rationals disagree about the source pixel
     x = torch.arange(97 * 3, dtype=torch.float32).reshape(1, 97, 3)
     for out in (13, 29, 45, 61, 89, 113, 191, 200):
         for mode in ("nearest", "nearest-exact"):
-            got = Resize((out, 3), interpolation=mode)(tinyautograd.from_numpy(x.numpy()))
-            np.testing.assert_array_equal(got.numpy(), F.interpolate(x[None], size=(out, 3), mode=mode)[0].numpy())
+            got = Resize((out, 3), interpolation=mode)(on_default_device(x.numpy()))
+            expected = F.interpolate(x[None], size=(out, 3), mode=mode)[0]
+            np.testing.assert_array_equal(got.cpu().numpy(), expected.numpy())
 
 
+@pytest.mark.usefixtures("default_device")
 def test_resize_batched_and_uint8_images():
     rng = np.random.default_rng(0)
     batch = rng.random((2, 3, 10, 7), dtype=np.float32)
-    got = Resize((4, 9))(tinyautograd.from_numpy(batch))
+    got = Resize((4, 9))(on_default_device(batch))
     expected = F.interpolate(torch.from_numpy(batch), size=(4, 9), mode="bilinear", antialias=True)
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(got.cpu().numpy(), expected.numpy(), rtol=2e-6, atol=2e-6)
     image = rng.integers(0, 256, (1, 28, 28), dtype=np.uint8)
-    got = Resize(13)(tinyautograd.from_numpy(image))
+    got = Resize(13)(on_default_device(image))
     assert got.dtype == tinyautograd.uint8
     reference = F.interpolate(torch.from_numpy(image)[None].float(), size=(13, 13), mode="bilinear",
                               antialias=True)[0].round()
-    assert np.abs(got.numpy().astype(int) - reference.numpy().astype(int)).max() <= 1
+    assert np.abs(got.cpu().numpy().astype(int) - reference.numpy().astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("hw, size, max_size, expected", [
@@ -543,13 +555,15 @@ def test_resize_batched_and_uint8_images():
     ((20, 80), 10, 30, (7, 30)),  # the long edge capped at 30, the short one int(30 * 10 / 40)
     ((20, 30), 10, 100, (10, 15)),
 ])
+@pytest.mark.usefixtures("default_device")
 def test_resize_output_size_follows_torchvision(hw, size, max_size, expected):
-    x = tinyautograd.from_numpy(np.zeros((1,) + hw, dtype=np.float32))
+    x = on_default_device(np.zeros((1,) + hw, dtype=np.float32))
     assert tuple(Resize(size, max_size=max_size)(x).shape) == (1,) + expected
 
 
+@pytest.mark.usefixtures("default_device")
 def test_resize_returns_the_input_when_size_is_unchanged_and_validates_arguments():
-    x = tinyautograd.from_numpy(np.zeros((1, 4, 6), dtype=np.float32))
+    x = on_default_device(np.zeros((1, 4, 6), dtype=np.float32))
     assert Resize((4, 6))(x) is x
     with pytest.raises(ValueError, match="strictly greater"):
         Resize(10, max_size=10)(x)
@@ -594,22 +608,25 @@ def test_pad_equals_torch_pad(device, data, mode):
     np.testing.assert_array_equal(got.cpu().numpy(), expected.numpy())
 
 
+@pytest.mark.usefixtures("default_device")
 def test_pad_symmetric_negative_and_per_channel_fill_explicit():
-    row = tinyautograd.from_numpy(np.array([[[1, 2, 3]]], dtype=np.int64))
-    np.testing.assert_array_equal(Pad([2, 0], padding_mode="symmetric")(row).numpy(), [[[2, 1, 1, 2, 3, 3, 2]]])
-    np.testing.assert_array_equal(Pad([2, 0], padding_mode="reflect")(row).numpy(), [[[3, 2, 1, 2, 3, 2, 1]]])
-    np.testing.assert_array_equal(Pad([2, 0], padding_mode="edge")(row).numpy(), [[[1, 1, 1, 2, 3, 3, 3]]])
-    np.testing.assert_array_equal(Pad((-1, 0, 1, 0), fill=9)(row).numpy(), [[[2, 3, 9]]])
+    row = on_default_device(np.array([[[1, 2, 3]]], dtype=np.int64))
+    np.testing.assert_array_equal(Pad([2, 0], padding_mode="symmetric")(row).cpu().numpy(), [[[2, 1, 1, 2, 3, 3, 2]]])
+    np.testing.assert_array_equal(Pad([2, 0], padding_mode="reflect")(row).cpu().numpy(), [[[3, 2, 1, 2, 3, 2, 1]]])
+    np.testing.assert_array_equal(Pad([2, 0], padding_mode="edge")(row).cpu().numpy(), [[[1, 1, 1, 2, 3, 3, 3]]])
+    np.testing.assert_array_equal(Pad((-1, 0, 1, 0), fill=9)(row).cpu().numpy(), [[[2, 3, 9]]])
     # torch reflects the whole row before cropping; torchvision's symmetric crops first
-    four = tinyautograd.from_numpy(np.array([[[1, 2, 3, 4]]], dtype=np.int64))
-    np.testing.assert_array_equal(Pad((-1, 0, 3, 0), padding_mode="reflect")(four).numpy(), [[[2, 3, 4, 3, 2, 1]]])
-    np.testing.assert_array_equal(Pad((-1, 0, 2, 0), padding_mode="symmetric")(four).numpy(), [[[2, 3, 4, 4, 3]]])
+    four = on_default_device(np.array([[[1, 2, 3, 4]]], dtype=np.int64))
+    np.testing.assert_array_equal(Pad((-1, 0, 3, 0), padding_mode="reflect")(four).cpu().numpy(),
+                                  [[[2, 3, 4, 3, 2, 1]]])
+    np.testing.assert_array_equal(Pad((-1, 0, 2, 0), padding_mode="symmetric")(four).cpu().numpy(), [[[2, 3, 4, 4, 3]]])
     with pytest.raises(RuntimeError, match="crops"):
         Pad((-2, 0, -3, 0))(four)
-    two = tinyautograd.from_numpy(np.zeros((2, 1, 1), dtype=np.float32))
-    np.testing.assert_array_equal(Pad(1, fill=(5, 7))(two).numpy()[:, 0, :], [[5, 5, 5], [7, 7, 7]])
+    two = on_default_device(np.zeros((2, 1, 1), dtype=np.float32))
+    np.testing.assert_array_equal(Pad(1, fill=(5, 7))(two).cpu().numpy()[:, 0, :], [[5, 5, 5], [7, 7, 7]])
 
 
+@pytest.mark.usefixtures("default_device")
 def test_pad_validates_arguments():
     with pytest.raises(TypeError, match="padding"):
         Pad(1.5)
@@ -620,9 +637,9 @@ def test_pad_validates_arguments():
     with pytest.raises(ValueError, match="padding mode"):
         Pad(1, padding_mode="wrap")
     with pytest.raises(RuntimeError, match="too large"):
-        Pad(3, padding_mode="reflect")(tinyautograd.from_numpy(np.zeros((1, 3, 3), dtype=np.float32)))
+        Pad(3, padding_mode="reflect")(on_default_device(np.zeros((1, 3, 3), dtype=np.float32)))
     with pytest.raises(ValueError, match="channels"):
-        Pad(1, fill=(1, 2, 3))(tinyautograd.from_numpy(np.zeros((2, 3, 3), dtype=np.float32)))
+        Pad(1, fill=(1, 2, 3))(on_default_device(np.zeros((2, 3, 3), dtype=np.float32)))
 
 
 # -- RandomCrop and RandomHorizontalFlip ---------------------------------------------------------------------------
@@ -646,17 +663,18 @@ def test_random_crop_returns_windows_covering_every_position(device):
     assert seen == set(windows)
 
 
+@pytest.mark.usefixtures("default_device")
 def test_random_crop_padding_and_pad_if_needed_match_explicit_arrays():
     x = np.arange(1, 7, dtype=np.float32).reshape(1, 2, 3)
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), constant_values=-1)
-    out = RandomCrop(3, padding=1, fill=-1)(tinyautograd.from_numpy(x)).numpy()
+    out = RandomCrop(3, padding=1, fill=-1)(on_default_device(x)).cpu().numpy()
     assert any(np.array_equal(out, win) for win in _windows(padded, 3, 3).values())
     # pad_if_needed pads both sides by the shortfall (torchvision's rule): width 3 -> 3 + 2 * 2, height 2 -> 2 + 2 * 3
     big = np.pad(x, ((0, 0), (3, 3), (2, 2)))
-    out = RandomCrop((5, 5), pad_if_needed=True)(tinyautograd.from_numpy(x)).numpy()
+    out = RandomCrop((5, 5), pad_if_needed=True)(on_default_device(x)).cpu().numpy()
     assert out.shape == (1, 5, 5) and any(np.array_equal(out, win) for win in _windows(big, 5, 5).values())
     with pytest.raises(ValueError, match="larger than input image size"):
-        RandomCrop(4)(tinyautograd.from_numpy(x))
+        RandomCrop(4)(on_default_device(x))
     with pytest.raises(ValueError, match="two dimensions"):
         RandomCrop((1, 2, 3))
 
@@ -669,31 +687,34 @@ def test_horizontal_flip_equals_torch_flip(device):
     assert RandomHorizontalFlip(p=0.0)(image) is image
 
 
+@pytest.mark.usefixtures("default_device")
 def test_horizontal_flip_rate_is_p():
-    x = tinyautograd.from_numpy(np.arange(4, dtype=np.float32).reshape(1, 1, 4))
+    x = on_default_device(np.arange(4, dtype=np.float32).reshape(1, 1, 4))
     flip = RandomHorizontalFlip(p=0.3)
     tinyautograd.manual_seed(3)
-    flips = sum(flip(x).numpy()[0, 0, 0] == 3 for _ in range(2000))
+    flips = sum(flip(x).cpu().numpy()[0, 0, 0] == 3 for _ in range(2000))
     assert 0.25 < flips / 2000 < 0.35
 
 
+@pytest.mark.usefixtures("default_device")
 def test_random_transforms_are_reproducible_with_manual_seed():
-    x = tinyautograd.from_numpy(np.random.default_rng(2).random((1, 8, 8)).astype(np.float32))
+    x = on_default_device(np.random.default_rng(2).random((1, 8, 8)).astype(np.float32))
     pipeline = Compose([RandomCrop(6, padding=2, padding_mode="reflect"), RandomHorizontalFlip()])
 
     def run(seed):
         tinyautograd.manual_seed(seed)
-        return np.stack([pipeline(x).numpy() for _ in range(20)])
+        return np.stack([pipeline(x).cpu().numpy() for _ in range(20)])
 
     np.testing.assert_array_equal(run(5), run(5))
     assert not np.array_equal(run(5), run(6))
 
 
 # -- Compose, Lambda, the whole pipeline -------------------------------------------------------------------------
+@pytest.mark.usefixtures("default_device")
 def test_compose_lambda_and_reprs():
     pipeline = Compose([ToTensor(), Normalize((0.5,), (0.5,)), Lambda(lambda t: t * 2)])
     out = pipeline(np.full((2, 2), 255, dtype=np.uint8))
-    np.testing.assert_allclose(out.numpy(), np.full((1, 2, 2), 2.0))
+    np.testing.assert_allclose(out.cpu().numpy(), np.full((1, 2, 2), 2.0))
     assert repr(pipeline) == ("Compose(\n    ToTensor()\n    Normalize(mean=(0.5,), std=(0.5,))\n    Lambda()\n)")
     assert repr(Resize(8)) == "Resize(size=8, interpolation=bilinear, max_size=None, antialias=True)"
     assert repr(RandomCrop(4, padding=2)) == "RandomCrop(size=(4, 4), padding=2)"
