@@ -170,6 +170,7 @@ def test_training_steps_never_wait_for_the_device(fake):
         (lenet, images.reshape(16, 1, 28, 28), lambda y: F.cross_entropy(y, digits)),
         (autoencoder, images, lambda y: F.binary_cross_entropy(y, images)),
         (autoencoder, images, lambda y: F.mse_loss(y, images)),
+        (autoencoder, images, lambda y, w=tg.rand(16, 784, device="cuda"): F.mse_loss(y, images, weight=w)),
         (segmenter, tg.randn(2, 3, 5, 5, device="cuda"),
          lambda y, t=tg.randint(0, 4, (2, 5, 5), device="cuda"): F.cross_entropy(y, t)),
         (nn.Sequential(nn.Embedding(50, 8), nn.LSTM(8, 16, batch_first=True)), words,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import tinyautograd
 import tinyautograd.nn as nn
 import tinyautograd.nn.functional as F
-from helpers import assert_close, settled, torch_device
+from helpers import assert_close, ours_tensor, settled, torch_device, torch_tensor
 
 # every test on each device: those without a device parameter make their tensors on the default device
 # (conftest.default_device)
@@ -299,6 +299,24 @@ def test_regression_losses_match_torch(device, name, data, shape, reduction, dty
         check_loss(lambda x_, t_, w_: getattr(F, name)(x_, t_, reduction=reduction, weight=w_, **extra),
                    lambda x_, t_, w_: getattr(TF, name)(x_, t_, reduction=reduction, weight=w_, **extra),
                    [x, t, w], [True, True, False], dtype, device, rng, f"{name} weighted")
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+@pytest.mark.parametrize("weights", [[0.0, 0.0, 0.0], [0.5, 0.0, 2.0]])
+def test_weighted_mean_divides_by_the_sum_of_the_weights_as_torch(device, name, weights):
+    """'mean' with a weight is sum(w * l) / sum(w) (an array on the device: no wait); all-zero weights give torch's
+    NaN loss and NaN gradients for mse and l1 (huber's mean is over the elements)."""
+    x, t = np.array([1.0, -2.0, 0.5]), np.array([0.0, 0.5, 0.5])
+    results = []
+    for lib, make in ((F, ours_tensor), (TF, torch_tensor)):
+        dev = device if lib is F else torch_device(device)
+        xs = make(x, dev, requires_grad=True)
+        loss = getattr(lib, name)(xs, make(t, dev), weight=make(np.array(weights), dev))
+        loss.backward()
+        results.append((loss, xs.grad))
+    (loss, grad), (their_loss, their_grad) = results
+    assert_close(loss, their_loss.detach(), "float64", what=f"{name} loss")
+    assert_close(grad, their_grad, "float64", what=f"{name} gradient")
 
 
 def test_regression_broadcast_warns_like_torch():

@@ -460,8 +460,14 @@ class PointwiseLossBackward(Node):
             if grads is not None:
                 return grads
         gx, gt = self.kind(ns, x, t, self.params, want_t)
+        if not isinstance(self.divisor, (int, float)):  # a weighted mean's sum of weights, a 0-d array
+            with np.errstate(invalid="ignore", divide="ignore"):  # all-zero weights: NaN, as in torch
+                return self._scaled(ns, g / _const(ns, self.divisor), gx, gt, want_t)
         if self.divisor != 1:
             g = g / self.divisor if self.divisor else g * 0.0
+        return self._scaled(ns, g, gx, gt, want_t)
+
+    def _scaled(self, ns, g, gx, gt, want_t):
         if self.weight is not None:
             g = g * _const(ns, self.weight)
         rx = ns.sum_to(g * gx, self.x_shape)
@@ -503,7 +509,9 @@ def _pointwise_loss(input: Tensor, target: Tensor, values, kind, params: tuple, 
     fused backward (kernel, scalars) tried on CUDA. ``nan_check``: called when the result holds a NaN (the fused
     forward signals an invalid input so): at once on the CPU, at the result's first host read on CUDA."""
     if reduction == "mean" and weighted_mean and weight_arr is not None:
-        divisor = float(weight_arr.sum())
+        # the sum of the weights stays a 0-d array (on CUDA: no wait for the device); all-zero weights give
+        # torch's NaN loss and NaN gradients
+        divisor = xp_of(input._data).asarray(weight_arr.sum())
         with np.errstate(invalid="ignore", divide="ignore"):
             y = values.sum() / divisor
     elif reduction == "none":
