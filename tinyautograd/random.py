@@ -72,8 +72,8 @@ class Generator:
     def rng_for(self, xp):
         """The random stream for an array module: NumPy's on cpu, CuPy's (from the CUDA seed) on cuda. A generator
         of the user's serves only its own device, as in torch; the global one serves both."""
-        if self is not default_generator and self.device.type != ("cpu" if xp is np else "cuda"):
-            want = "cpu" if xp is np else "cuda"
+        want = "cpu" if xp is np else "cuda"
+        if self is not default_generator and self.device.type != want:
             raise RuntimeError(f"Expected a '{want}' device type for generator but found '{self.device.type}': "
                                f"draw on the generator's device, or use a tinyautograd.Generator(device='{want}')")
         if xp is np:
