@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make gpu-check`: the GPU tests (device-parametrised tests on cuda, against torch on cuda) and the GPU benchmark.
+# `make gpu-check`: the GPU tests (device-parametrised tests on cuda, against torch on cuda; the machinery tests
+# with cuda as the default device, against torch on the cpu) and the GPU benchmark.
 # For a GPU machine whose Python already has torch, cupy, numpy, pytest and hypothesis: installs nothing, needs no
 # network; the repo goes on PYTHONPATH. Designed to finish in under 5 minutes. GPU_CHECK_LOGS=DIR keeps the
 # test shards' full logs in DIR.
